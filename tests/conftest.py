@@ -1,0 +1,73 @@
+"""Shared fixtures: a tiny CRNN, its processor, a saved checkpoint, and real rendered word images."""
+
+import glob
+import os
+
+import PIL.Image
+import PIL.ImageDraw
+import PIL.ImageFont
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import hf_crnn  # noqa: E402  (registers the Auto classes)
+from hf_crnn import CRNNConfig, CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer  # noqa: E402
+
+TINY_CONFIG_KWARGS = dict(
+    conv_dim=[4, 8, 8, 8, 16, 16, 16],
+    hidden_size=8,
+    lstm_projection_dim=8,
+)
+
+
+def tiny_config(**overrides) -> CRNNConfig:
+    """The paper's layout with a handful of channels: same shapes and frame counts, ~10k parameters."""
+    return CRNNConfig(**{**TINY_CONFIG_KWARGS, **overrides})
+
+
+def find_font(size: int = 24) -> PIL.ImageFont.FreeTypeFont:
+    fonts = sorted(glob.glob("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"))
+    if fonts:
+        return PIL.ImageFont.truetype(fonts[0], size)
+    return PIL.ImageFont.load_default(size=size)
+
+
+def render_word(text: str, height: int = 40, mode: str = "L") -> PIL.Image.Image:
+    """Black text on white, roughly `height` pixels high, as a real (not random) word crop."""
+    font = find_font(int(height * 0.7))
+    left, top, right, bottom = font.getbbox(text)
+    image = PIL.Image.new("L", (right - left + 12, height), 255)
+    PIL.ImageDraw.Draw(image).text((6 - left, (height - (bottom - top)) // 2 - top), text, font=font, fill=0)
+    return image.convert(mode)
+
+
+@pytest.fixture
+def config():
+    return tiny_config()
+
+
+@pytest.fixture
+def model(config):
+    torch.manual_seed(0)
+    return CRNNForTextRecognition(config).eval()
+
+
+@pytest.fixture
+def processor():
+    return CRNNProcessor(
+        CRNNImageProcessor(resize_mode="keep_aspect_ratio"), CRNNTokenizer(do_lower_case=True)
+    )
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, model, processor):
+    path = tmp_path / "crnn-tiny"
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def word_images():
+    return [render_word(word) for word in ("hello", "world", "crnn", "a", "transformers")]
