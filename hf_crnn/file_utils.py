@@ -6,6 +6,14 @@ import os
 import shutil
 import tempfile
 
+# Arguments of `push_to_hub` that callers pass through `save_pretrained(..., push_to_hub=True, **kwargs)`.
+HUB_KWARGS = ("repo_id", "token", "private", "commit_message", "commit_description", "create_pr", "revision")
+
+
+def pop_hub_kwargs(kwargs: dict) -> dict:
+    """Removes and returns the `push_to_hub` arguments from a `save_pretrained` kwargs dict."""
+    return {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
+
 
 @contextlib.contextmanager
 def staged_directory(save_directory: str | os.PathLike):

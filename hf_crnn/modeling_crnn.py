@@ -17,7 +17,7 @@ from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import ModelOutput
 
 from .configuration_crnn import CRNNConfig, default_custom_pipelines
-from .file_utils import staged_directory
+from .file_utils import pop_hub_kwargs, staged_directory
 
 # What a saved checkpoint's `auto_map` names, so a process without hf_crnn loads it with trust_remote_code=True.
 _AUTO_MAP = {
@@ -26,7 +26,6 @@ _AUTO_MAP = {
     "AutoModelForTextRecognition": "modeling_crnn.CRNNForTextRecognition",
 }
 _INPLACE_ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "relu6": lambda: nn.ReLU6(inplace=True)}
-_HUB_KWARGS = ("repo_id", "token", "private", "commit_message", "create_pr", "revision", "commit_description")
 
 
 @dataclass
@@ -224,7 +223,7 @@ class CRNNPreTrainedModel(PreTrainedModel):
         `pipeline("image-to-text", trust_remote_code=True)` load it without hf_crnn installed. Files are written to
         a staging folder first and moved into place only when complete.
         """
-        hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
+        hub_kwargs = pop_hub_kwargs(kwargs)
         self.config.auto_map = dict(_AUTO_MAP)
         self.config.custom_pipelines = default_custom_pipelines()
         with staged_directory(save_directory) as staging:

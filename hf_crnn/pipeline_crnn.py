@@ -16,8 +16,12 @@ class CRNNTextRecognitionPipeline(Pipeline):
 
     Call options:
         batch_size (`int`): Images per forward pass (default: the pipeline's `batch_size`, else 1).
-        output_char_offsets (`bool`): Add `char_offsets`: per character its `char`, `score`, frame span
-            (`start_frame`, `end_frame`) and horizontal span in the original image's pixels (`start_x`, `end_x`).
+        output_char_offsets (`bool`): Add `char_offsets` to the best hypothesis: per character its `char`, `score`,
+            the `frame` it is emitted at and that frame's centre `x` in the original image's pixels.
+        lexicon, beam_width, top_k, method, delta, ...: Decoding options of `CRNNProcessor.batch_decode`; with
+            `top_k=k` each image gets its k best hypotheses, best first. A lexicon result also carries
+            `lexicon_fallback` (no lexicon word was close enough). The processor's default lexicon, if it has
+            one, applies when no `lexicon` is given.
     """
 
     _load_processor = True
@@ -81,25 +85,25 @@ class CRNNTextRecognitionPipeline(Pipeline):
         decoded = self.processor.batch_decode(
             model_outputs["logits"],
             model_outputs["frame_lengths"],
-            output_char_offsets=True,
+            output_scores=True,
+            output_char_offsets=output_char_offsets,
             **decoding_options,
         )
         frame_lengths = model_outputs["frame_lengths"].tolist()
         results = []
         for row, item in enumerate(decoded):
-            result = {"generated_text": item["text"], "score": item["score"]}
+            hypotheses = item.get("nbest", [item])
+            result = [{"generated_text": h["text"], "score": h["score"]} for h in hypotheses]
+            if "lexicon_fallback" in item:
+                result[0]["lexicon_fallback"] = item["lexicon_fallback"]
             if output_char_offsets:
-                # Frames tile the image evenly, so frame f covers x in [f, f + 1) * width / frames.
-                pixels_per_frame = (original_widths[row] if original_widths else 0) / max(frame_lengths[row], 1)
-                result["char_offsets"] = [
-                    dict(
-                        offset,
-                        start_x=round(offset["start_frame"] * pixels_per_frame, 1),
-                        end_x=round(offset["end_frame"] * pixels_per_frame, 1),
-                    )
+                # Frames tile the image evenly: frame f is centred at x = (f + 0.5) * width / frames.
+                pixels_per_frame = original_widths[row] / max(frame_lengths[row], 1) if original_widths else 0.0
+                result[0]["char_offsets"] = [
+                    dict(offset, x=round((offset["frame"] + 0.5) * pixels_per_frame, 1))
                     for offset in item["char_offsets"]
                 ]
-            results.append([result])
+            results.append(result)
         return results
 
 

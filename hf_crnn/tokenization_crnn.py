@@ -186,13 +186,25 @@ class CRNNTokenizer(PreTrainedTokenizer):
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         return "".join(token for token in tokens if token != self.blank_token)
 
-    def ctc_decode(self, frame_ids, output_char_offsets: bool = False) -> str | tuple[str, list[dict]]:
+    def ctc_decode(
+        self, frame_ids, frame_scores=None, output_char_offsets: bool = False
+    ) -> str | tuple[str, list[dict]]:
         """
-        Decodes the per-frame ids of one image (argmax over the valid frames) with the CTC best-path rule.
+        Decodes the per-frame ids of one image (argmax over its valid frames) with the CTC best-path rule.
+
+        For whole batches of logits, `CRNNProcessor.batch_decode` (vectorised, with beam and lexicon search) is
+        the faster route; this is the id-level counterpart, like `Wav2Vec2CTCTokenizer.decode`.
 
         Args:
-            frame_ids (`Sequence[int]` or tensor of shape `(T,)`): Per-frame ids of the valid frames.
-            output_char_offsets (`bool`): Also return, per character, `{"char", "start_frame", "end_frame"}`.
+            frame_ids (`Sequence[int]` or array of shape `(T,)`): Per-frame ids of the valid frames.
+            frame_scores (`Sequence[float]` or array of shape `(T,)`, *optional*): Each frame's probability for
+                its id; gives a `score` per character (its best frame) and per word (the path probability).
+            output_char_offsets (`bool`): Also return, per character, `{"char", "start_frame", "end_frame"}`
+                (and `score` when `frame_scores` are given).
+
+        Returns:
+            The text, or `(text, offsets)` with `output_char_offsets`; with `frame_scores` and
+            `output_char_offsets`, `(text, offsets, word_score)`.
         """
         collapsed = ctc_collapse(frame_ids, self.blank_token_id)
         text = self.decode(collapsed.ids)
@@ -202,7 +214,14 @@ class CRNNTokenizer(PreTrainedTokenizer):
             {"char": self.decoder[i], "start_frame": start, "end_frame": end}
             for i, start, end in zip(collapsed.ids, collapsed.char_frames, collapsed.char_end_frames)
         ]
-        return text, offsets
+        if frame_scores is None:
+            return text, offsets
+        frame_scores = np.asarray(frame_scores, dtype=np.float64).reshape(-1)
+        if frame_scores.shape != np.asarray(frame_ids).reshape(-1).shape:
+            raise ValueError("`frame_scores` needs one probability per frame id.")
+        for offset in offsets:
+            offset["score"] = float(frame_scores[offset["start_frame"] : offset["end_frame"]].max())
+        return text, offsets, float(np.prod(frame_scores))
 
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
         if not os.path.isdir(save_directory):

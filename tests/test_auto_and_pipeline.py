@@ -82,8 +82,18 @@ def test_pipeline_char_offsets_map_to_original_pixels(checkpoint_dir):
     pipe = pipeline("text-recognition", model=str(checkpoint_dir), device="cpu")
     image = render_word("hello", height=64)
     (result,) = pipe(image, output_char_offsets=True)
+    assert len(result["char_offsets"]) == len(result["generated_text"])
     for offset in result["char_offsets"]:
-        assert 0 <= offset["start_x"] < offset["end_x"] <= image.width
+        assert 0 < offset["x"] < image.width
+
+
+def test_pipeline_decoding_options(checkpoint_dir, word_images):
+    pipe = pipeline("text-recognition", model=str(checkpoint_dir))
+    nbest = pipe(word_images[0], beam_width=5, top_k=3)
+    assert 1 <= len(nbest) <= 3
+    assert [h["score"] for h in nbest] == sorted((h["score"] for h in nbest), reverse=True)
+    (constrained,) = pipe(word_images[0], lexicon=["hello", "world"])
+    assert constrained["generated_text"] in ("hello", "world") and "lexicon_fallback" in constrained
 
 
 def test_pipeline_reports_bad_input_by_index(checkpoint_dir, tmp_path, word_images):

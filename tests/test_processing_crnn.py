@@ -50,10 +50,35 @@ def test_batch_decode_offsets_and_scores(processor):
     (result,) = processor.batch_decode(logits, output_char_offsets=True)
     assert result["text"] == "he"
     assert 0.99 < result["score"] <= 1.0
-    assert [(o["char"], o["start_frame"], o["end_frame"]) for o in result["char_offsets"]] == [
-        ("h", 0, 2), ("e", 3, 4)
-    ]
+    assert [(o["char"], o["frame"]) for o in result["char_offsets"]] == [("h", 0), ("e", 3)]
     assert all(0.99 < o["score"] <= 1.0 for o in result["char_offsets"])
+    assert processor.batch_decode(logits, output_scores=True)[0].keys() == {"text", "score"}
+
+
+def test_beam_top_k_and_lexicon_options_reach_the_decoder(processor):
+    # Frame 1 is torn between "a" (11) and "o" (25): greedy reads "ab"; the lexicon knows only "ob".
+    logits = _one_hot_logits([[11, 11, 0, 12]])
+    logits[0, :2, 25] = 9.9
+    assert processor.batch_decode(logits) == ["ab"]
+    (beam,) = processor.batch_decode(logits, beam_width=4, top_k=2)
+    assert len(beam["nbest"]) == 2 and beam["nbest"][0]["text"] == "ab" and beam["text"] == "ab"
+    assert beam["nbest"][0]["score"] >= beam["nbest"][1]["score"]
+    assert processor.batch_decode(logits, lexicon=["OB", "xyz"]) == ["OB"]  # the lexicon's own spelling
+    (constrained,) = processor.batch_decode(logits, lexicon=["OB", "xyz"], output_scores=True)
+    assert constrained["text"] == "OB" and constrained["lexicon_fallback"] is False
+
+
+def test_default_lexicon_is_saved_and_used(tmp_path, processor):
+    logits = _one_hot_logits([[11, 11, 0, 12]])
+    logits[0, :2, 25] = 9.9
+    with_lexicon = CRNNProcessor(processor.image_processor, processor.tokenizer, lexicon=["ob", "cat"])
+    with_lexicon.save_pretrained(tmp_path / "p")
+    assert (tmp_path / "p" / "lexicon.txt").read_text().split() == ["ob", "cat"]
+    assert "lexicon" not in (tmp_path / "p" / "processor_config.json").read_text()
+    reloaded = CRNNProcessor.from_pretrained(tmp_path / "p")
+    assert reloaded.lexicon == ["ob", "cat"]
+    assert reloaded.batch_decode(logits) == ["ob"]
+    assert reloaded.batch_decode(logits, method="greedy") == ["ab"]  # lexicon-free on request
 
 
 def test_batch_decode_bad_inputs(processor):

@@ -77,3 +77,14 @@ def test_ctc_decode_with_offsets(tokenizer):
     assert [(o["char"], o["start_frame"], o["end_frame"]) for o in offsets] == [
         ("h", 1, 3), ("e", 4, 5), ("l", 5, 6), ("l", 7, 8), ("o", 8, 9)
     ]
+
+
+def test_ctc_decode_with_frame_scores(tokenizer):
+    text, offsets, word_score = tokenizer.ctc_decode(
+        [0, 18, 18, 15], frame_scores=[0.9, 0.5, 0.8, 0.7], output_char_offsets=True
+    )
+    assert text == "he"
+    assert [o["score"] for o in offsets] == [0.8, 0.7]
+    assert word_score == pytest.approx(0.9 * 0.5 * 0.8 * 0.7)
+    with pytest.raises(ValueError, match="one probability per frame"):
+        tokenizer.ctc_decode([0, 18], frame_scores=[0.5], output_char_offsets=True)
