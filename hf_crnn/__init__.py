@@ -6,14 +6,10 @@ Importing this package registers CRNN with the Auto classes (`AutoConfig`, `Auto
 `"text-recognition"` pipeline task.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForTextRecognition,
-    AutoProcessor,
-    AutoTokenizer,
-)
+from transformers import AutoConfig, AutoModel, AutoModelForTextRecognition, AutoProcessor, AutoTokenizer
+
+# From its module: in transformers 5.4-5.16 the top-level name is a placeholder that demands torchvision.
+from transformers.models.auto.image_processing_auto import AutoImageProcessor
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_crnn import CRNNConfig

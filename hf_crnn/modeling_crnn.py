@@ -6,6 +6,7 @@ Shapes used throughout: `B` batch, `C` channels, `H` height, `W` width (pixels),
 
 import math
 import os
+import shutil
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +14,6 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import ModelOutput
 
 from .configuration_crnn import CRNNConfig, default_custom_pipelines
@@ -25,6 +25,17 @@ _AUTO_MAP = {
     "AutoModel": "modeling_crnn.CRNNModel",
     "AutoModelForTextRecognition": "modeling_crnn.CRNNForTextRecognition",
 }
+# Code a checkpoint ships so that `trust_remote_code=True` loads the model, the processor and the pipeline.
+_CHECKPOINT_CODE_FILES = (
+    "configuration_crnn.py",
+    "modeling_crnn.py",
+    "file_utils.py",
+    "pipeline_crnn.py",
+    "image_processing_crnn.py",
+    "tokenization_crnn.py",
+    "processing_crnn.py",
+    "decoding.py",
+)
 _INPLACE_ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "relu6": lambda: nn.ReLU6(inplace=True)}
 
 
@@ -228,10 +239,12 @@ class CRNNPreTrainedModel(PreTrainedModel):
         self.config.custom_pipelines = default_custom_pipelines()
         with staged_directory(save_directory) as staging:
             super().save_pretrained(staging, *args, **kwargs)
-            from .pipeline_crnn import CRNNTextRecognitionPipeline
-
-            custom_object_save(self, staging)
-            custom_object_save(CRNNTextRecognitionPipeline, staging)
+            # Copied by name rather than imported: importing the pipeline here would make the modeling code depend
+            # on it, and transformers < 5.17 resolves only one level of relative imports in remote code.
+            code_directory = os.path.dirname(os.path.abspath(__file__))
+            for name in _CHECKPOINT_CODE_FILES:
+                if os.path.exists(os.path.join(code_directory, name)):
+                    shutil.copy(os.path.join(code_directory, name), os.path.join(staging, name))
         if push_to_hub:
             repo_id = hub_kwargs.pop("repo_id", os.path.basename(os.path.abspath(save_directory)))
             self.push_to_hub(repo_id, **hub_kwargs)

@@ -64,8 +64,9 @@ class CRNNTokenizer(PreTrainedTokenizer):
         characters (`str` or `list[str]`, *optional*):
             The alphabet, in id order after the blank (and before `unk_token` when the policy is `"unk"`). Defaults
             to the 36 lowercase alphanumerics of the paper's models when neither argument is given.
-        do_lower_case (`bool`, *optional*, defaults to `False`):
-            Lower-case labels before encoding (the 36-character lowercase models need it).
+        do_lower_case (`bool`, *optional*):
+            Lower-case labels before encoding. Defaults to `True` when the vocabulary has no uppercase character
+            (the paper's 36-character lowercase models, which must read "Hello" as "hello"), else `False`.
         unknown_character_policy (`str`, *optional*, defaults to `"error"`):
             What to do with label characters outside the vocabulary: `"error"` raises a `ValueError` naming the
             label and the character, `"drop"` removes them with a warning, `"unk"` maps them to `unk_token` with
@@ -92,7 +93,7 @@ class CRNNTokenizer(PreTrainedTokenizer):
         self,
         vocab_file: str | None = None,
         characters: str | list[str] | None = None,
-        do_lower_case: bool = False,
+        do_lower_case: bool | None = None,
         unknown_character_policy: str = "error",
         blank_token: str = "<blank>",
         unk_token: str = "<unk>",
@@ -123,6 +124,9 @@ class CRNNTokenizer(PreTrainedTokenizer):
         if unknown_character_policy == "unk" and unk_token not in self.encoder:
             raise ValueError(f'The "unk" policy needs {unk_token!r} in the vocabulary.')
         self.decoder = {index: token for token, index in self.encoder.items()}
+        if do_lower_case is None:
+            special = (blank_token, unk_token)
+            do_lower_case = not any(t != t.lower() for t in self.encoder if t not in special)
         self.do_lower_case = do_lower_case
         self.unknown_character_policy = unknown_character_policy
         self.blank_token = blank_token
@@ -138,6 +142,9 @@ class CRNNTokenizer(PreTrainedTokenizer):
             blank_token=blank_token,
             **kwargs,
         )
+        # Loading-time flags that from_pretrained passes in; they describe one load, not the tokenizer.
+        for key in ("is_local", "local_files_only", "model_specific_special_tokens"):
+            self.init_kwargs.pop(key, None)
 
     @property
     def vocab_size(self) -> int:

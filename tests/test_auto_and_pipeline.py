@@ -5,15 +5,8 @@ import textwrap
 
 import pytest
 import torch
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForTextRecognition,
-    AutoProcessor,
-    AutoTokenizer,
-    pipeline,
-)
+from transformers import AutoConfig, AutoModel, AutoModelForTextRecognition, AutoProcessor, AutoTokenizer, pipeline
+from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 from hf_crnn import (
     CRNNConfig,

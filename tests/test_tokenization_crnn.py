@@ -25,6 +25,12 @@ def test_encode_decode_with_case_folding(tokenizer):
     assert tokenizer.batch_decode([[11, 12], [13]]) == ["ab", "c"]
 
 
+def test_case_folding_defaults_to_the_vocabulary():
+    assert CRNNTokenizer().do_lower_case  # lowercase alphabet: "Hello" reads as "hello"
+    assert CRNNTokenizer()("Hello").input_ids == [18, 15, 22, 22, 25]
+    assert not CRNNTokenizer(characters="abAB").do_lower_case
+
+
 def test_case_sensitive_vocabulary_keeps_case():
     tokenizer = CRNNTokenizer(characters="abAB")
     assert tokenizer.decode(tokenizer("aBA").input_ids) == "aBA"

@@ -1,0 +1,436 @@
+# Copyright 2026 The hf-crnn Authors. Licensed under the Apache License, Version 2.0.
+"""The `hf-crnn` command line.
+
+    hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
+                      [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict]
+    hf-crnn evaluate ARGS...                   forwards ARGS to hf_crnn.evaluation.main
+    hf-crnn convert --source meijieru|clovaai ARGS...
+                                               forwards ARGS to conversion/convert_<source>.py's main
+
+Exit codes: 0 on success (images that could not be read are reported but do not fail the run), 1 when `--strict`
+is given and an image failed, or when recognition itself failed, 2 for usage errors (bad arguments, a model that
+cannot be loaded, no images). `evaluate` and `convert` exit with their target's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import pipeline
+from transformers.utils import logging as transformers_logging
+
+from .image_processing_crnn import load_image
+
+PROG = "hf-crnn"
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
+OUTPUT_FORMATS = ("text", "json", "tsv")
+# Images read and handed to the pipeline per call: enough for the pipeline to group images of similar width into
+# batches, few enough to keep memory flat and the progress bar moving on large folders.
+IMAGES_PER_CALL = 64
+# Below this many images a progress bar is noise.
+PROGRESS_BAR_MIN_IMAGES = 20
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+EVALUATION_MODULE = "hf_crnn.evaluation"
+# `--source` -> the converter script in the conversion/ folder of the source checkout.
+CONVERTERS = {"meijieru": "convert_meijieru_crnn", "clovaai": "convert_clovaai_benchmark"}
+CONVERSION_PACKAGE = "conversion"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class CommandError(Exception):
+    """A failure to report as `hf-crnn: error: <message>` with an exit code, without a traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs `hf-crnn` with `argv` (default: `sys.argv[1:]`) and returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # `evaluate` and `convert` hand their arguments, options included, to another parser: argparse cannot
+        # collect unknown options for a sub-command, so they are routed before parsing.
+        if argv and argv[0] in FORWARDING_COMMANDS:
+            return FORWARDING_COMMANDS[argv[0]](argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except CommandError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except BrokenPipeError:
+        # Whoever read our output stopped (`hf-crnn recognize ... | head`): end quietly, like other command-line
+        # tools. Pointing stdout at /dev/null keeps Python's exit-time flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="CRNN scene-text recognition.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    recognize = commands.add_parser(
+        "recognize",
+        help="read the text of word/line images",
+        description="Reads the text of cropped word or text-line images with a CRNN checkpoint. Prints path, text "
+        "and score per image; images that cannot be read are reported on stderr (and in json/tsv output) without "
+        "stopping the run.",
+    )
+    recognize.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
+    recognize.add_argument("--model", required=True, metavar="PATH", help="checkpoint folder or Hub repo id")
+    recognize.add_argument(
+        "--lexicon", type=_existing_file, metavar="FILE", help="word list (one per line) to constrain decoding"
+    )
+    recognize.add_argument(
+        "--beam-width", type=_positive_int, metavar="N", help="beam search width (default: greedy decoding)"
+    )
+    recognize.add_argument(
+        "--batch-size", type=_positive_int, default=16, metavar="N", help="images per forward pass (16)"
+    )
+    recognize.add_argument(
+        "--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available, else cpu)"
+    )
+    recognize.add_argument("--format", choices=OUTPUT_FORMATS, default="text", help="output format (text)")
+    recognize.add_argument("-r", "--recursive", action="store_true", help="also look for images in sub-folders")
+    recognize.add_argument("--strict", action="store_true", help="exit with code 1 if any image failed")
+    recognize.set_defaults(run=run_recognize)
+
+    # Listed for `--help` only; `main` routes these before parsing.
+    commands.add_parser(
+        "evaluate", add_help=False, help=f"evaluate a checkpoint on benchmarks (forwards to {EVALUATION_MODULE})"
+    )
+    commands.add_parser(
+        "convert", add_help=False, help=f"convert original CRNN weights (--source {'|'.join(CONVERTERS)})"
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+# ---- recognize ---------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Recognition:
+    """One output row: the text and score of an image, or why it could not be read."""
+
+    path: str
+    text: str | None = None
+    score: float | None = None
+    error: str | None = None
+
+
+def run_recognize(args: argparse.Namespace) -> int:
+    paths = collect_image_paths(args.inputs, recursive=args.recursive)
+    if not paths:
+        raise CommandError("no images to recognise (folders are searched for " + ", ".join(IMAGE_EXTENSIONS) + ")")
+    with _transformers_progress_bars(enabled=sys.stderr.isatty()):
+        recognizer = load_recognizer(args.model, args.device)
+    # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
+    decoding_options = {}
+    if args.lexicon is not None:
+        decoding_options["lexicon"] = args.lexicon
+    if args.beam_width is not None:
+        decoding_options["beam_width"] = args.beam_width
+
+    show_progress = sys.stderr.isatty() and len(paths) >= PROGRESS_BAR_MIN_IMAGES
+    failures = 0
+    with tqdm(total=len(paths), unit="img", file=sys.stderr, disable=not show_progress) as progress:
+        # Print through tqdm so result and error lines do not tear the progress bar.
+        writer = make_writer(args.format, lambda line: tqdm.write(line, file=sys.stdout))
+        try:
+            for result in recognize_images(recognizer, paths, args.batch_size, decoding_options):
+                if result.error is not None:
+                    failures += 1
+                    tqdm.write(f"{PROG}: error: {result.path}: {result.error}", file=sys.stderr)
+                writer.write(result)
+                progress.update(1)
+        finally:
+            writer.close()  # even when recognition stops the run, json output stays a valid document
+    if failures:
+        tqdm.write(f"{PROG}: {failures} of {len(paths)} image(s) failed", file=sys.stderr)
+    return EXIT_FAILURE if failures and args.strict else EXIT_OK
+
+
+@contextlib.contextmanager
+def _transformers_progress_bars(enabled: bool):
+    """Turns transformers' "Loading weights" bars off in logs and pipes, where they are only noise."""
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if not enabled:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def collect_image_paths(inputs: Sequence[str], recursive: bool = False) -> list[str]:
+    """
+    Expands folders to the image files in them (by extension, sorted; sub-folders too when `recursive`). Other
+    arguments are kept as given, even without an image extension or when missing: reading them reports the error.
+    """
+    paths = []
+    for item in inputs:
+        if not os.path.isdir(item):
+            paths.append(item)
+            continue
+        pattern = "**/*" if recursive else "*"
+        found = sorted(
+            str(path) for path in Path(item).glob(pattern) if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+        )
+        if not found:
+            print(f"{PROG}: warning: no image files in {item}", file=sys.stderr)
+        paths.extend(found)
+    return paths
+
+
+def load_recognizer(model: str, device: str | None):
+    """The `text-recognition` pipeline of hf_crnn (registered by importing the package) for a folder or Hub repo."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CommandError("--device cuda was requested but torch sees no CUDA device")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return pipeline("text-recognition", model=model, device=device)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot load the model {model!r}: {error}") from error
+
+
+def recognize_images(
+    recognizer, paths: Sequence[str], batch_size: int, decoding_options: dict
+) -> Iterator[Recognition]:
+    """
+    Yields one [`Recognition`] per path, in order. Images that cannot be read become error rows. A pipeline failure
+    is retried image by image so one bad input does not take its neighbours down; a failure that hits every image
+    of a call is a problem with the model or the options, not with the images, and stops the run.
+    """
+    num_channels = recognizer.processor.image_processor.num_channels
+    for start in range(0, len(paths), IMAGES_PER_CALL):
+        chunk = paths[start : start + IMAGES_PER_CALL]
+        results = [Recognition(path) for path in chunk]
+        images = {}  # index in chunk -> image
+        for index, path in enumerate(chunk):
+            try:
+                images[index] = load_image(path, num_channels)
+            except ValueError as error:
+                results[index].error = str(error)
+        for index, output in _recognize_loaded(recognizer, images, batch_size, decoding_options).items():
+            if isinstance(output, Exception):
+                results[index].error = f"recognition failed: {output}"
+            else:
+                results[index].text, results[index].score = output["generated_text"], output["score"]
+        yield from results
+
+
+def _recognize_loaded(recognizer, images: dict, batch_size: int, decoding_options: dict) -> dict:
+    """`{index: best result dict or the exception it raised}` for the loaded images."""
+    if not images:
+        return {}
+    indices = list(images)
+    try:
+        outputs = recognizer([images[i] for i in indices], batch_size=batch_size, **decoding_options)
+        return {index: output[0] for index, output in zip(indices, outputs, strict=True)}
+    except Exception as batch_error:  # attributed to single images below, or re-raised as fatal
+        outcomes = {}
+        for index in indices:
+            try:
+                outcomes[index] = recognizer([images[index]], batch_size=1, **decoding_options)[0][0]
+            except Exception as error:  # reported for this image
+                outcomes[index] = error
+        if all(isinstance(outcome, Exception) for outcome in outcomes.values()):
+            raise CommandError(f"recognition failed: {batch_error}", EXIT_FAILURE) from batch_error
+        return outcomes
+
+
+class ResultWriter:
+    """Streams results to `emit` (one call per output line) as they come, so long runs show output early."""
+
+    def __init__(self, emit: Callable[[str], None]):
+        self.emit = emit
+
+    def write(self, result: Recognition) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class TextWriter(ResultWriter):
+    """`path<TAB>text<TAB>score`; unreadable images appear on stderr only."""
+
+    def write(self, result: Recognition) -> None:
+        if result.error is None:
+            self.emit(f"{result.path}\t{result.text}\t{result.score:.4f}")
+
+
+class TsvWriter(ResultWriter):
+    """Tab-separated with a header: path, text, score, error (empty where not applicable)."""
+
+    def __init__(self, emit: Callable[[str], None]):
+        super().__init__(emit)
+        self.emit(self._row(["path", "text", "score", "error"]))
+
+    def write(self, result: Recognition) -> None:
+        score = "" if result.score is None else f"{result.score:.6g}"
+        self.emit(self._row([result.path, result.text or "", score, result.error or ""]))
+
+    @staticmethod
+    def _row(fields: list[str]) -> str:
+        # csv quotes fields that hold tabs, quotes or newlines, so any text or path survives a round trip.
+        line = _LineBuffer()
+        csv.writer(line, delimiter="\t", lineterminator="").writerow(fields)
+        return line.value
+
+
+class JsonWriter(ResultWriter):
+    """One JSON array of `{"path", "text", "score", "error"}` objects, one object per line."""
+
+    def __init__(self, emit: Callable[[str], None]):
+        super().__init__(emit)
+        self.emit("[")
+        # Each object is emitted when the next one arrives, since only then is it known to need a comma.
+        self.pending: str | None = None
+
+    def write(self, result: Recognition) -> None:
+        if self.pending is not None:
+            self.emit(f"  {self.pending},")
+        self.pending = json.dumps(dataclasses.asdict(result), ensure_ascii=False)
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self.emit(f"  {self.pending}")
+            self.pending = None
+        self.emit("]")
+
+
+class _LineBuffer:
+    """The minimal file object `csv.writer` needs, collecting one row."""
+
+    def __init__(self):
+        self.value = ""
+
+    def write(self, text: str) -> None:
+        self.value += text
+
+
+WRITERS: dict[str, type[ResultWriter]] = {"text": TextWriter, "json": JsonWriter, "tsv": TsvWriter}
+
+
+def make_writer(output_format: str, emit: Callable[[str], None]) -> ResultWriter:
+    return WRITERS[output_format](emit)
+
+
+# ---- forwarding commands -----------------------------------------------------------------------------------------
+
+
+def run_evaluate(argv: list[str]) -> int:
+    """`hf-crnn evaluate ARGS`: `hf_crnn.evaluation.main(ARGS)`."""
+    try:
+        evaluation = importlib.import_module(EVALUATION_MODULE)
+    except ModuleNotFoundError as error:
+        if error.name not in (EVALUATION_MODULE, "hf_crnn"):
+            raise  # the module exists but one of its dependencies is missing: that traceback is the useful message
+        raise CommandError(
+            f"`{PROG} evaluate` needs the evaluation module {EVALUATION_MODULE}, which this installation of hf_crnn "
+            "does not include yet."
+        ) from error
+    return _call_main(evaluation, argv, f"{PROG} evaluate")
+
+
+def run_convert(argv: list[str]) -> int:
+    """`hf-crnn convert --source NAME ARGS`: `conversion/convert_<name>.py`'s `main(ARGS)`."""
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} convert",
+        description="Converts original CRNN weights to a Hugging Face checkpoint. Arguments after --source go to "
+        "the converter; `--source NAME --help` shows them.",
+        add_help=False,
+        allow_abbrev=False,  # never let a converter's option (say --source-path) be taken for --source
+    )
+    parser.add_argument(
+        "--source", choices=sorted(CONVERTERS), help="which original implementation the weights come from"
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="this help; with --source, the converter's help")
+    args, converter_argv = parser.parse_known_args(argv)
+    if args.source is None:
+        if args.help:
+            parser.print_help()
+            return EXIT_OK
+        parser.print_usage(sys.stderr)
+        raise CommandError(f"convert needs --source, one of: {', '.join(sorted(CONVERTERS))}")
+    if args.help:
+        converter_argv.append("--help")  # the converter's own help lists its arguments
+    converter = _import_converter(CONVERTERS[args.source])
+    return _call_main(converter, converter_argv, f"{PROG} convert --source {args.source}")
+
+
+def _import_converter(name: str):
+    """`conversion.<name>` when importable (repo root on the path), else `conversion/<name>.py` of this checkout."""
+    module_name = f"{CONVERSION_PACKAGE}.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name not in (CONVERSION_PACKAGE, module_name):
+            raise  # the converter exists but needs a package that is not installed
+    path = REPO_ROOT / CONVERSION_PACKAGE / f"{name}.py"
+    if not path.is_file():
+        raise CommandError(
+            f"the converter {CONVERSION_PACKAGE}/{name}.py is not available: it ships with the hf-crnn source "
+            f"checkout (looked for {path}); run `{PROG} convert` from a checkout that has it."
+        )
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look modules up by name while executing them
+    spec.loader.exec_module(module)
+    return module
+
+
+def _call_main(module, argv: list[str], command: str) -> int:
+    """Calls `module.main(argv)`; its return value or `SystemExit` code becomes the exit code."""
+    entry_point = getattr(module, "main", None)
+    if not callable(entry_point):
+        raise CommandError(f"`{command}` forwards to {module.__name__}.main, which does not exist")
+    try:
+        code = entry_point(argv)
+    except SystemExit as exit_request:  # argparse in the target exits for --help and for bad arguments
+        code = exit_request.code
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # `sys.exit("message")` semantics
+    return EXIT_FAILURE
+
+
+FORWARDING_COMMANDS: dict[str, Callable[[list[str]], int]] = {"evaluate": run_evaluate, "convert": run_convert}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

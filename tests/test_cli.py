@@ -1,0 +1,260 @@
+# Copyright 2026 The hf-crnn Authors. Licensed under the Apache License, Version 2.0.
+"""The `hf-crnn` command line: `recognize` on real images with a tiny checkpoint, and the forwarding commands."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import PIL.Image
+import pytest
+from conftest import render_word
+from transformers import pipeline
+
+from hf_crnn import cli
+
+WORDS = ("hello", "world", "crnn")
+CORRUPT_NAME = "3-corrupt.png"
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Three word images, a corrupt PNG and a file that is not an image (which folder expansion skips)."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, word in enumerate(WORDS):
+        render_word(word).save(folder / f"{index}-{word}.png")
+    (folder / CORRUPT_NAME).write_bytes(b"\x89PNG\r\n\x1a\n but then not a PNG at all")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def good_images(folder: Path) -> list[str]:
+    return [str(folder / f"{index}-{word}.png") for index, word in enumerate(WORDS)]
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ---- recognize ---------------------------------------------------------------------------------------------------
+
+
+def test_recognize_folder_reports_corrupt_image_and_reads_the_others(capsys, image_folder, checkpoint_dir):
+    code, out, err = run_cli(capsys, "recognize", image_folder, "--model", checkpoint_dir, "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [Path(row["path"]).name for row in rows] == ["0-hello.png", "1-world.png", "2-crnn.png", CORRUPT_NAME]
+    expected = pipeline("text-recognition", model=str(checkpoint_dir))(good_images(image_folder))
+    for row, (best,) in zip(rows[:3], expected, strict=True):
+        assert row["error"] is None
+        assert row["text"] == best["generated_text"]
+        assert row["score"] == pytest.approx(best["score"])
+    corrupt = rows[3]
+    assert corrupt["text"] is None and corrupt["score"] is None
+    assert "corrupt or not an image" in corrupt["error"]
+    assert f"{corrupt['path']}: " in err and "1 of 4 image(s) failed" in err
+    assert "img/s" not in err  # no progress bar when stderr is not a terminal
+
+
+def test_strict_fails_the_run_when_an_image_failed(capsys, image_folder, checkpoint_dir):
+    code, out, _ = run_cli(capsys, "recognize", image_folder, "--model", checkpoint_dir, "--strict")
+    assert code == 1
+    assert len(out.splitlines()) == 3  # the readable images are still recognised
+
+    code, _, _ = run_cli(capsys, "recognize", *good_images(image_folder), "--model", checkpoint_dir, "--strict")
+    assert code == 0
+
+
+def test_tsv_output(capsys, image_folder, checkpoint_dir):
+    code, out, _ = run_cli(capsys, "recognize", image_folder, "--model", checkpoint_dir, "--format", "tsv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out), delimiter="\t"))
+    assert list(rows[0]) == ["path", "text", "score", "error"]
+    assert len(rows) == 4
+    for row in rows[:3]:
+        assert row["error"] == "" and 0.0 <= float(row["score"]) <= 1.0
+    assert rows[3]["path"].endswith(CORRUPT_NAME) and rows[3]["score"] == "" and rows[3]["error"]
+
+
+def test_text_output_matches_json_and_ignores_batch_size(capsys, image_folder, checkpoint_dir):
+    images = good_images(image_folder)
+    _, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--format", "json")
+    expected = [(row["path"], row["text"], f"{row['score']:.4f}") for row in json.loads(out)]
+    # Batching pads images to a common width; padding must not change any result.
+    code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--batch-size", "2")
+    assert code == 0
+    assert [tuple(line.split("\t")) for line in out.splitlines()] == expected
+
+
+def test_missing_file_is_reported_like_a_corrupt_one(capsys, image_folder, checkpoint_dir):
+    missing = image_folder / "missing.png"
+    code, out, err = run_cli(
+        capsys, "recognize", missing, *good_images(image_folder)[:1], "--model", checkpoint_dir, "--format", "json"
+    )
+    assert code == 0
+    rows = json.loads(out)
+    assert "not found" in rows[0]["error"] and rows[1]["error"] is None
+    assert str(missing) in err
+
+
+def test_recursive_folder_expansion(tmp_path):
+    (tmp_path / "b" / "deeper").mkdir(parents=True)
+    for name in ("b/2.JPG", "a.png", "b/deeper/3.webp", "b/skip.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert cli.collect_image_paths([str(tmp_path)]) == [str(tmp_path / "a.png")]
+    assert cli.collect_image_paths([str(tmp_path)], recursive=True) == [
+        str(tmp_path / name) for name in ("a.png", "b/2.JPG", "b/deeper/3.webp")
+    ]
+
+
+def test_usage_errors(capsys, tmp_path, checkpoint_dir):
+    code, _, err = run_cli(capsys, "recognize", tmp_path, "--model", checkpoint_dir)
+    assert code == 2 and "no images to recognise" in err and "no image files in" in err
+
+    code, _, err = run_cli(capsys, "recognize", tmp_path, "--model", tmp_path / "no-such-model")
+    assert code == 2
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse validates the lexicon path before anything loads
+        cli.main(["recognize", str(tmp_path), "--model", str(checkpoint_dir), "--lexicon", str(tmp_path / "none.txt")])
+    assert exit_info.value.code == 2
+
+
+def test_lexicon_and_beam_search_reach_the_decoder(capsys, image_folder, checkpoint_dir, tmp_path):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("crnn\n")
+    images = good_images(image_folder)
+    code, out, _ = run_cli(
+        capsys, "recognize", *images, "--model", checkpoint_dir, "--lexicon", lexicon, "--format", "json"
+    )
+    assert code == 0 and [row["text"] for row in json.loads(out)] == ["crnn"] * 3  # a one-word lexicon
+
+    code, out, _ = run_cli(
+        capsys, "recognize", *images, "--model", checkpoint_dir, "--beam-width", "4", "--format", "json"
+    )
+    assert code == 0 and all(isinstance(row["text"], str) for row in json.loads(out))
+
+
+class RecordingRecognizer:
+    """Stands in for the pipeline where a test needs to see, or break, what the CLI sends to it."""
+
+    def __init__(self, fails=lambda image: False):
+        self.calls = []
+        self.fails = fails
+        self.processor = types.SimpleNamespace(image_processor=types.SimpleNamespace(num_channels=1))
+
+    def __call__(self, images, batch_size, **decoding_options):
+        self.calls.append({"num_images": len(images), "batch_size": batch_size, **decoding_options})
+        if any(self.fails(image) for image in images):
+            raise RuntimeError("model exploded")
+        return [[{"generated_text": f"{image.width}px", "score": 0.5}] for image in images]
+
+
+def test_decoding_options_pass_through_only_when_set(capsys, monkeypatch, image_folder, tmp_path):
+    recognizer = RecordingRecognizer()
+    monkeypatch.setattr(cli, "load_recognizer", lambda model, device: recognizer)
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("hello\nworld\n")
+
+    run_cli(capsys, "recognize", *good_images(image_folder), "--model", "m", "--batch-size", "3")
+    assert recognizer.calls == [{"num_images": 3, "batch_size": 3}]
+
+    recognizer.calls.clear()
+    run_cli(capsys, "recognize", *good_images(image_folder), "--model", "m", "--lexicon", lexicon, "--beam-width", "5")
+    assert recognizer.calls == [{"num_images": 3, "batch_size": 16, "lexicon": str(lexicon), "beam_width": 5}]
+
+
+def test_pipeline_failure_is_attributed_to_the_failing_image(capsys, monkeypatch, image_folder):
+    images = good_images(image_folder)
+    widest = max(PIL.Image.open(path).width for path in images)
+    recognizer = RecordingRecognizer(fails=lambda image: image.width == widest)
+    monkeypatch.setattr(cli, "load_recognizer", lambda model, device: recognizer)
+    code, out, _ = run_cli(capsys, "recognize", *images, "--model", "m", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0
+    assert [row["error"] for row in rows].count(None) == 2
+    (failed,) = [row for row in rows if row["error"]]
+    assert "model exploded" in failed["error"] and PIL.Image.open(failed["path"]).width == widest
+
+
+def test_failure_on_every_image_stops_the_run(capsys, monkeypatch, image_folder):
+    monkeypatch.setattr(cli, "load_recognizer", lambda model, device: RecordingRecognizer(fails=lambda image: True))
+    code, out, err = run_cli(capsys, "recognize", *good_images(image_folder), "--model", "m", "--format", "json")
+    assert code == 1 and "recognition failed: model exploded" in err
+    assert json.loads(out) == []  # the json document is still closed
+
+
+def test_console_entry_point_exit_codes(image_folder, checkpoint_dir):
+    command = [sys.executable, "-m", "hf_crnn.cli", "recognize", str(image_folder), "--model", str(checkpoint_dir)]
+    result = subprocess.run([*command, "--strict"], check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert CORRUPT_NAME in result.stderr and len(result.stdout.splitlines()) == 3
+
+
+# ---- evaluate and convert ----------------------------------------------------------------------------------------
+
+
+def test_evaluate_forwards_all_arguments(capsys, monkeypatch):
+    received = []
+    evaluation = types.ModuleType("hf_crnn.evaluation")
+    evaluation.main = lambda argv: received.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "hf_crnn.evaluation", evaluation)
+    assert cli.main(["evaluate", "--model", "m", "--datasets", "iiit5k", "-h"]) == 3
+    assert received == [["--model", "m", "--datasets", "iiit5k", "-h"]]
+
+
+def test_evaluate_without_evaluation_module(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "hf_crnn.evaluation", None)  # makes the import fail, as if it did not exist
+    code, _, err = run_cli(capsys, "evaluate", "--model", "m")
+    assert code == 2 and "hf_crnn.evaluation" in err
+
+
+CONVERTER_SOURCE = """
+import argparse, json
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="convert_meijieru_crnn")
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args(argv)
+    print(json.dumps(vars(args)))
+"""
+
+
+@pytest.fixture
+def converter_checkout(tmp_path, monkeypatch) -> Path:
+    """A checkout whose conversion/ folder has a meijieru converter, found by file path (not importable)."""
+    (tmp_path / "conversion").mkdir()
+    (tmp_path / "conversion" / "convert_meijieru_crnn.py").write_text(CONVERTER_SOURCE)
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    monkeypatch.setitem(sys.modules, "conversion", None)  # a real conversion package must not be picked up
+    monkeypatch.setitem(sys.modules, "conversion.convert_meijieru_crnn", None)
+    return tmp_path
+
+
+def test_convert_forwards_to_the_converter_script(capsys, converter_checkout):
+    code, out, _ = run_cli(capsys, "convert", "--output", "out", "--source", "meijieru", "--checkpoint", "crnn.pth")
+    assert code == 0
+    assert json.loads(out) == {"checkpoint": "crnn.pth", "output": "out"}
+
+    code, out, err = run_cli(capsys, "convert", "--source", "meijieru")  # the converter's argparse exits with 2
+    assert code == 2 and "--checkpoint" in err
+
+    code, out, _ = run_cli(capsys, "convert", "--source", "meijieru", "--help")
+    assert code == 0 and "convert_meijieru_crnn" in out
+
+
+def test_convert_errors(capsys, converter_checkout):
+    code, _, err = run_cli(capsys, "convert", "--checkpoint", "x")
+    assert code == 2 and "needs --source" in err
+
+    code, _, err = run_cli(capsys, "convert", "--source", "clovaai")
+    assert code == 2 and "convert_clovaai_benchmark.py is not available" in err
+
+    code, out, _ = run_cli(capsys, "convert", "--help")
+    assert code == 0 and "--source" in out
