@@ -32,7 +32,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
 try:  # Optional: ~10x faster edit distances for large lexicons. Inside `try` so remote-code import checks skip it.
     from rapidfuzz import process as _rapidfuzz_process
     from rapidfuzz.distance import Levenshtein as _rapidfuzz_levenshtein
@@ -42,20 +41,20 @@ except ImportError:
 
 
 __all__ = [
-    "DEFAULT_VOCAB",
     "DECODING_METHODS",
-    "CTCHypothesis",
+    "DEFAULT_VOCAB",
     "CTCDecoding",
+    "CTCHypothesis",
     "Lexicon",
+    "ctc_beam_search",
+    "ctc_decode",
+    "ctc_force_align",
+    "ctc_greedy_decode",
+    "ctc_lexicon_beam_search",
+    "ctc_lexicon_decode",
+    "ctc_sequence_log_probs",
     "load_lexicon",
     "read_word_list",
-    "ctc_decode",
-    "ctc_greedy_decode",
-    "ctc_beam_search",
-    "ctc_sequence_log_probs",
-    "ctc_force_align",
-    "ctc_lexicon_decode",
-    "ctc_lexicon_beam_search",
 ]
 
 # The CRNNTokenizer default: blank at id 0, then digits and lowercase letters (vocab_size 37).
@@ -168,8 +167,14 @@ class CTCDecoding:
 
 
 def _prepare_inputs(log_probs, lengths, blank_id) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Validates the common inputs; returns detached `(B, T, V)` float32/64 log-probs, `(B,)` long lengths on the
-    same device, and the blank id as an `int`."""
+    """
+    Validates the common inputs. Returns the log-probs as a detached, contiguous float32/float64 `(B, T, V)` CPU
+    tensor, the `(B,)` lengths as a CPU long tensor, and the blank id as an `int`.
+
+    Decoding is a host-side step (its results are Python lists), so inputs move to the CPU once, up front. The
+    elementwise work is numpy on purpose: numpy runs on the calling thread, whereas torch spreads even small CPU
+    tensors over its thread pool, which on a busy machine waits for time slices (measured here: 10-50x slower).
+    """
     if isinstance(log_probs, np.ndarray):
         log_probs = torch.from_numpy(log_probs)
     if not isinstance(log_probs, torch.Tensor):
@@ -183,31 +188,36 @@ def _prepare_inputs(log_probs, lengths, blank_id) -> tuple[torch.Tensor, torch.T
         raise ValueError(f"`log_probs` must be a floating-point tensor, got dtype {log_probs.dtype}.")
     batch, frames, vocab_size = log_probs.shape
     if vocab_size < 2:
-        raise ValueError(f"`log_probs` needs a vocabulary of at least 2 (the blank and a character), got {vocab_size}.")
+        raise ValueError(
+            f"`log_probs` needs a vocabulary of at least 2 (the blank and a character), got {vocab_size}."
+        )
     blank_id = _check_blank_id(blank_id, vocab_size)
 
-    log_probs = log_probs.detach()
     tolerance = _NORMALISATION_TOLERANCE.get(log_probs.dtype, _DEFAULT_NORMALISATION_TOLERANCE)
-    if log_probs.dtype not in (torch.float32, torch.float64):
-        log_probs = log_probs.float()
+    dtype = log_probs.dtype if log_probs.dtype in (torch.float32, torch.float64) else torch.float32
+    log_probs = log_probs.detach().to(device="cpu", dtype=dtype).contiguous()
 
     if lengths is None:
-        lengths = torch.full((batch,), frames, dtype=torch.long, device=log_probs.device)
+        lengths = torch.full((batch,), frames, dtype=torch.long)
     else:
         lengths = torch.as_tensor(lengths)
         if lengths.dim() != 1 or lengths.shape[0] != batch:
             raise ValueError(f"`lengths` must have shape ({batch},) to match `log_probs`, got {tuple(lengths.shape)}.")
         if lengths.is_floating_point() or lengths.dtype == torch.bool or lengths.is_complex():
             raise ValueError(f"`lengths` must hold integers, got dtype {lengths.dtype}.")
-        lengths = lengths.to(device=log_probs.device, dtype=torch.long)
+        lengths = lengths.to(device="cpu", dtype=torch.long)
         if batch and (int(lengths.min()) < 0 or int(lengths.max()) > frames):
-            raise ValueError(f"`lengths` must lie in [0, T={frames}], got values in [{int(lengths.min())}, {int(lengths.max())}].")
+            raise ValueError(
+                f"`lengths` must lie in [0, T={frames}], got values in [{int(lengths.min())}, {int(lengths.max())}]."
+            )
 
-    if batch and frames:
-        # Passing raw logits is the easy mistake; greedy would not notice but every score would be wrong.
-        deviation = log_probs.logsumexp(dim=-1).abs()
-        valid = torch.arange(frames, device=log_probs.device)[None, :] < lengths[:, None]
-        worst = float(deviation[valid].max()) if bool(valid.any()) else 0.0
+    # Passing raw logits is the easy mistake; greedy would not notice, but every score would be wrong.
+    valid = log_probs.numpy()[np.arange(frames)[None, :] < lengths.numpy()[:, None]]  # (valid frames, V)
+    if valid.size:
+        peak = valid.max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", over="ignore"):
+            deviation = np.abs(peak[:, 0] + np.log(np.exp(valid - peak).sum(axis=1)))
+        worst = float(deviation.max())
         if not worst <= tolerance:  # also catches NaN
             raise ValueError(
                 "`log_probs` must be log-probabilities normalised over the vocabulary (the last dimension): a valid "
@@ -224,9 +234,9 @@ def _check_blank_id(blank_id, vocab_size: int) -> int:
     return int(blank_id)
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+def _check_positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
     return int(value)
 
 
@@ -242,9 +252,9 @@ def _normalise_vocab(vocab) -> tuple[str, ...]:
             by_id[token_id] = token
         return tuple(by_id)
     if isinstance(vocab, str) or not isinstance(vocab, Sequence):
-        raise ValueError("`vocab` must be a sequence of tokens (index = id) or a token -> id mapping.")
+        raise TypeError("`vocab` must be a sequence of tokens (index = id) or a token -> id mapping.")
     if not all(isinstance(token, str) for token in vocab):
-        raise ValueError("`vocab` tokens must be strings.")
+        raise TypeError("`vocab` tokens must be strings.")
     return tuple(vocab)
 
 
@@ -253,10 +263,12 @@ def _normalise_vocab(vocab) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def ctc_greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor | None = None, blank_id: int = 0) -> list[CTCHypothesis]:
+def ctc_greedy_decode(
+    log_probs: torch.Tensor, lengths: torch.Tensor | None = None, blank_id: int = 0
+) -> list[CTCHypothesis]:
     """
-    Best-path decoding of a batch, vectorised: per frame the most probable label, then repeats collapsed and
-    blanks dropped. Runs on the tensors' device; only the final per-image lists are copied to the host.
+    Best-path decoding of a batch, vectorised over the whole batch: per frame the most probable label, then repeats
+    collapsed and blanks dropped (no per-frame Python).
 
     Args:
         log_probs (`torch.Tensor` of shape `(B, T, V)`): Log-softmaxed frame scores.
@@ -272,34 +284,32 @@ def ctc_greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor | None = No
 
 
 def _greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, blank_id: int) -> list[CTCHypothesis]:
-    """[`ctc_greedy_decode`] on validated inputs."""
+    """[`ctc_greedy_decode`] on validated inputs (numpy, see `_prepare_inputs`)."""
     batch, frames, _ = log_probs.shape
     if frames == 0:
         return [CTCHypothesis([], 0.0, [], []) for _ in range(batch)]
-    top_log_probs, top_ids = log_probs.max(dim=-1)  # (B, T)
-    padding = torch.arange(frames, device=log_probs.device)[None, :] >= lengths[:, None]
-    top_ids = top_ids.masked_fill(padding, blank_id)  # padding then reads as blanks and emits nothing
-    top_log_probs = top_log_probs.masked_fill(padding, 0.0)
-    path_scores = top_log_probs.sum(dim=1, dtype=torch.float64)
+    frame_log_probs = log_probs.numpy()
+    top_ids = frame_log_probs.argmax(axis=-1)  # (B, T)
+    top_log_probs = np.take_along_axis(frame_log_probs, top_ids[..., None], axis=-1)[..., 0].astype(np.float64)
+    padding = np.arange(frames)[None, :] >= lengths.numpy()[:, None]
+    top_ids[padding] = blank_id  # padding then reads as blanks and emits nothing
+    top_log_probs[padding] = 0.0
+    path_scores = top_log_probs.sum(axis=1)
 
     # A run is a maximal stretch of equal labels; each non-blank run emits one character at its first frame.
-    previous = F.pad(top_ids[:, :-1], (1, 0), value=-1)  # -1 makes every row's first frame start a run
+    previous = np.concatenate([np.full((batch, 1), -1), top_ids[:, :-1]], axis=1)  # -1: each row starts a run
     run_starts = top_ids != previous
     emits = run_starts & (top_ids != blank_id)
-    # Number the runs across the whole batch so one scatter gives every run's best frame probability.
-    run_index = run_starts.reshape(-1).cumsum(0) - 1
-    num_runs = int(run_index[-1]) + 1 if run_index.numel() else 0
-    run_best = torch.full((num_runs,), _NEG_INF, dtype=top_log_probs.dtype, device=log_probs.device)
-    run_best.scatter_reduce_(0, run_index, top_log_probs.reshape(-1), reduce="amax")
+    # Runs are contiguous in the flattened batch, so one reduceat gives every run's best frame log-prob.
+    run_best = np.maximum.reduceat(top_log_probs.reshape(-1), np.flatnonzero(run_starts))
+    run_index = (np.cumsum(run_starts.reshape(-1)) - 1).reshape(batch, frames)
 
-    rows, char_frames = emits.nonzero(as_tuple=True)  # row-major, so grouped by image and in frame order
-    char_ids = top_ids[rows, char_frames]
-    char_scores = run_best[run_index.view(batch, frames)[rows, char_frames]].exp()
-    counts = emits.sum(dim=1).tolist()
-
-    all_ids, all_frames, all_scores = char_ids.tolist(), char_frames.tolist(), char_scores.tolist()
+    rows, char_frames = np.nonzero(emits)  # row-major, so grouped by image and in frame order
+    all_ids = top_ids[rows, char_frames].tolist()
+    all_scores = np.exp(run_best[run_index[rows, char_frames]]).tolist()
+    all_frames = char_frames.tolist()
     hypotheses, start = [], 0
-    for count, score in zip(counts, path_scores.tolist()):
+    for count, score in zip(emits.sum(axis=1).tolist(), path_scores.tolist()):
         end = start + count
         hypotheses.append(CTCHypothesis(all_ids[start:end], score, all_frames[start:end], all_scores[start:end]))
         start = end
@@ -323,7 +333,7 @@ def _score_label_sequences(
     `log p(targets[n] | frames of image image_index[n])` for `N` sequences in one CTC call.
 
     Shapes: log_probs `(B, T, V)`, lengths `(B,)`, targets `(N, L)` (padding ignored), target_lengths `(N,)`,
-    image_index `(N,)`, all on one device. fp32 CTC loss with `zero_infinity=False` is exactly `-log p`, and `inf`
+    image_index `(N,)`, all CPU tensors. fp32 CTC loss with `zero_infinity=False` is exactly `-log p`, and `inf`
     (so `-inf` here) for a sequence that cannot fit in its frames.
     """
     _, frames, vocab_size = log_probs.shape
@@ -331,7 +341,7 @@ def _score_label_sequences(
         # One image, many candidates (a lexicon): a stride-0 view of its frames, which the kernel reads uncopied.
         frames_first = log_probs[image_index[0]].unsqueeze(1).expand(frames, image_index.shape[0], vocab_size)
     else:
-        frames_first = log_probs.index_select(0, image_index).transpose(0, 1)
+        frames_first = torch.from_numpy(log_probs.numpy()[image_index.numpy()]).transpose(0, 1)
     return -F.ctc_loss(
         frames_first,
         targets,
@@ -381,12 +391,12 @@ def ctc_sequence_log_probs(
             Many sequences against one image reuse its frames through a stride-0 view: no copy.
 
     Returns:
-        `torch.Tensor` of shape `(N,)` (float32, float64 for float64 input, on the input's device): the
+        `torch.Tensor` of shape `(N,)` (float32, float64 for float64 input; on the CPU): the
         log-probabilities; `-inf` for a sequence that cannot be aligned to its image's frames (more characters
         plus blank-separated repeats than frames).
     """
     log_probs, lengths, blank_id = _prepare_inputs(log_probs, lengths, blank_id)
-    batch, frames, vocab_size = log_probs.shape
+    batch, _, vocab_size = log_probs.shape
     targets, target_lengths = _pad_sequences(sequences, vocab_size, blank_id)
     num_sequences = targets.shape[0]
     if image_index is None:
@@ -399,18 +409,17 @@ def ctc_sequence_log_probs(
                 f"Got {num_sequences} sequences for {batch} images: pass `image_index` to say which image each "
                 "sequence belongs to (the default pairs them one to one, or scores all against a single image)."
             )
-    image_index = torch.as_tensor(image_index, dtype=torch.long).reshape(-1)
+    image_index = torch.as_tensor(image_index, dtype=torch.long).reshape(-1).cpu()
     if image_index.shape[0] != num_sequences:
-        raise ValueError(f"`image_index` must have {num_sequences} entries (one per sequence), got {image_index.shape[0]}.")
+        raise ValueError(
+            f"`image_index` must have {num_sequences} entries (one per sequence), got {image_index.shape[0]}."
+        )
     if num_sequences == 0:
-        return torch.empty(0, dtype=log_probs.dtype, device=log_probs.device)
+        return torch.empty(0, dtype=log_probs.dtype)
     if int(image_index.min()) < 0 or int(image_index.max()) >= batch:
         raise ValueError(f"`image_index` values must lie in [0, {batch}).")
 
-    device = log_probs.device
-    return _score_label_sequences(
-        log_probs, lengths, targets.to(device), target_lengths.to(device), image_index.to(device), blank_id
-    )
+    return _score_label_sequences(log_probs, lengths, targets, target_lengths, image_index, blank_id)
 
 
 def _viterbi_alignments(
@@ -512,14 +521,16 @@ def ctc_force_align(
     batched, lengths, blank_id = _prepare_inputs(log_probs[None], None if length is None else [length], blank_id)
     _pad_sequences([ids], batched.shape[-1], blank_id)  # validates the ids
     (alignment,) = _viterbi_alignments(
-        batched.cpu().double().numpy(), np.zeros(1, dtype=np.int64), lengths.cpu().numpy(), [list(ids)], blank_id
+        batched.numpy().astype(np.float64), np.zeros(1, dtype=np.int64), lengths.numpy(), [list(ids)], blank_id
     )
     if alignment is None:
         raise ValueError(f"The {len(ids)} labels cannot be aligned to {int(lengths[0])} frames.")
     return alignment
 
 
-def _attach_alignments(nbests: list[list[CTCHypothesis]], log_probs: torch.Tensor, lengths: torch.Tensor, blank_id: int):
+def _attach_alignments(
+    nbests: list[list[CTCHypothesis]], log_probs: torch.Tensor, lengths: torch.Tensor, blank_id: int
+):
     """Fills `char_frames` / `char_scores` of every hypothesis of every image's n-best list by forced alignment,
     one batched Viterbi pass."""
     pending = [(image, hypothesis) for image, nbest in enumerate(nbests) for hypothesis in nbest]
@@ -527,9 +538,9 @@ def _attach_alignments(nbests: list[list[CTCHypothesis]], log_probs: torch.Tenso
     if not pending:
         return
     alignments = _viterbi_alignments(
-        log_probs.cpu().double().numpy(),
+        log_probs.numpy().astype(np.float64),
         np.array([image for image, _ in pending], dtype=np.int64),
-        lengths.cpu().numpy(),
+        lengths.numpy(),
         [hypothesis.ids for _, hypothesis in pending],
         blank_id,
     )
@@ -654,7 +665,9 @@ def _prefix_beam_search(
                     extended[grown] = [_NEG_INF, score, child]
                 else:
                     entry[1] = _log_add(entry[1], score)
-        beam = extended if len(extended) <= beam_width else dict(heapq.nlargest(beam_width, extended.items(), key=rank))
+        beam = (
+            extended if len(extended) <= beam_width else dict(heapq.nlargest(beam_width, extended.items(), key=rank))
+        )
     return beam
 
 
@@ -700,7 +713,7 @@ def ctc_beam_search(
     """
     log_probs, lengths, blank_id = _prepare_inputs(log_probs, lengths, blank_id)
     beam_width, top_k = _check_beam_options(beam_width, top_k, min_char_prob, max_chars_per_frame)
-    frames_np = log_probs.cpu().double().numpy()
+    frames_np = log_probs.numpy().astype(np.float64)
     results = []
     for image, length in enumerate(lengths.tolist()):
         beam = _prefix_beam_search(frames_np[image, :length], blank_id, beam_width, min_char_prob, max_chars_per_frame)
@@ -760,21 +773,23 @@ class Lexicon:
         for token_id, token in enumerate(self.vocab):
             if len(token) == 1 and token_id != self.blank_id:
                 if token in char_to_id:
-                    raise ValueError(f"`vocab` holds the character {token!r} twice (ids {char_to_id[token]} and {token_id}).")
+                    raise ValueError(
+                        f"`vocab` holds the character {token!r} twice (ids {char_to_id[token]} and {token_id})."
+                    )
                 char_to_id[token] = token_id
         if lowercase is None:
             lowercase = not any(char != char.lower() for char in char_to_id)
         self.lowercase = bool(lowercase)
 
-        if isinstance(words, (str, bytes)):
-            raise ValueError("`words` must be an iterable of words; use `load_lexicon(path)` for a word-list file.")
+        if isinstance(words, (str, bytes, os.PathLike)):
+            raise TypeError("`words` must be an iterable of words; use `load_lexicon(path)` for a word-list file.")
         self.words: list[str] = []
         self.skipped: list[str] = []
         sequences: list[tuple[int, ...]] = []
         seen: set[tuple[int, ...]] = set()
         for word in words:
             if not isinstance(word, str):
-                raise ValueError(f"Lexicon entries must be strings, got {type(word).__name__}.")
+                raise TypeError(f"Lexicon entries must be strings, got {type(word).__name__}.")
             if not word:
                 continue
             try:
@@ -794,7 +809,8 @@ class Lexicon:
             )
         if not self.words:
             raise ValueError(
-                "The lexicon is empty" + (f": all {len(self.skipped)} words use characters outside the vocabulary." if self.skipped else ".")
+                "The lexicon is empty"
+                + (f": all {len(self.skipped)} words use characters outside the vocabulary." if self.skipped else ".")
             )
         self._build_index(sequences)
 
@@ -805,15 +821,20 @@ class Lexicon:
         width = int(self._sequence_lengths.max())
         flat = np.fromiter((label for sequence in sequences for label in sequence), dtype=np.int64)
         word_of_label = np.repeat(np.arange(num_words), self._sequence_lengths)
-        position = np.arange(flat.size) - np.repeat(np.cumsum(self._sequence_lengths) - self._sequence_lengths, self._sequence_lengths)
-        self._ids = np.full((num_words, width), self.blank_id, dtype=np.int64)  # (N, L) blank-padded
+        position = np.arange(flat.size) - np.repeat(
+            np.cumsum(self._sequence_lengths) - self._sequence_lengths, self._sequence_lengths
+        )
+        self._ids = np.full((num_words, width), self.blank_id, dtype=np.int32)  # (N, L) blank-padded
         self._ids[word_of_label, position] = flat
-        self._ids_tensor = torch.from_numpy(self._ids)  # shares memory
+        valid = np.arange(width)[None, :] < self._sequence_lengths[:, None]
         # CTC needs one frame per character plus one blank between equal neighbours.
-        repeats = (self._ids[:, 1:] == self._ids[:, :-1]) & (np.arange(1, width)[None, :] < self._sequence_lengths[:, None])
+        repeats = (self._ids[:, 1:] == self._ids[:, :-1]) & valid[:, 1:]
         self._min_frames = self._sequence_lengths + repeats.sum(axis=1)
-        self._char_mask = np.zeros((num_words, len(self.vocab)), dtype=bool)  # (N, V): which labels a word uses
-        self._char_mask[word_of_label, flat] = True
+        # (N, L): True at the first occurrence of each distinct character, so per-word sums over the word's
+        # character set are gathers over its ids (memory O(N L), not O(N V): vocabularies can have thousands).
+        self._first_occurrence = valid.copy()
+        for column in range(1, width):
+            self._first_occurrence[:, column] &= ~(self._ids[:, :column] == self._ids[:, column, None]).any(axis=1)
         # Label ids as one code point each: the strings rapidfuzz compares (case folding is already applied).
         self._keys = [_label_string(sequence) for sequence in sequences]
         self._trie: _Trie | None = None
@@ -835,11 +856,13 @@ class Lexicon:
             self._trie = _Trie(self.ids(index) for index in range(len(self.words)))
         return self._trie
 
-    def _check_compatible(self, vocab: tuple[str, ...] | None, blank_id: int, vocab_size: int) -> None:
-        if vocab is not None and vocab != self.vocab:
+    def _check_compatible(self, vocab: tuple[str, ...], blank_id: int, vocab_size: int) -> None:
+        if vocab != self.vocab:
             raise ValueError("The Lexicon was built for a different vocabulary than the one passed to decoding.")
         if blank_id != self.blank_id:
-            raise ValueError(f"The Lexicon was built with blank_id={self.blank_id}, decoding uses blank_id={blank_id}.")
+            raise ValueError(
+                f"The Lexicon was built with blank_id={self.blank_id}, decoding uses blank_id={blank_id}."
+            )
         if len(self.vocab) != vocab_size:
             raise ValueError(
                 f"The Lexicon's vocabulary has {len(self.vocab)} tokens but `log_probs` has V={vocab_size}; build it "
@@ -851,15 +874,15 @@ class Lexicon:
         Per query (label ids), the indices of the words that fit its image's frames (`frame_counts`) and lie within
         `delta` edits of it; `delta=None`: the fitting words at the smallest edit distance.
         """
-        fits = [np.flatnonzero(self._min_frames <= frames) for frames in frame_counts]
-        distances = _edit_distances(queries, self, delta)
         results = []
-        for query_distances, fitting in zip(distances, fits):
-            fitting_distances = query_distances[fitting]
+        for distances, frames in zip(_edit_distances(queries, self, delta), frame_counts):
             if delta is None:
-                results.append(fitting[fitting_distances == fitting_distances.min()] if fitting.size else fitting)
+                distances = np.where(self._min_frames <= frames, distances, np.iinfo(np.int32).max)
+                nearest = distances.min()
+                found = np.flatnonzero(distances == nearest) if nearest < np.iinfo(np.int32).max else np.empty(0, int)
             else:
-                results.append(fitting[fitting_distances <= delta])
+                found = np.flatnonzero(distances <= delta)
+            results.append(found[self._min_frames[found] <= frames])
         return results
 
 
@@ -889,7 +912,11 @@ def _edit_distances(queries: list[list[int]], lexicon: Lexicon, cutoff: int | No
         return
     for query in queries:
         # Words whose length differs by more than the cutoff are further away than it; skip them.
-        rows = np.arange(len(lexicon)) if cutoff is None else np.flatnonzero(np.abs(lexicon._sequence_lengths - len(query)) <= cutoff)
+        rows = (
+            np.arange(len(lexicon))
+            if cutoff is None
+            else np.flatnonzero(np.abs(lexicon._sequence_lengths - len(query)) <= cutoff)
+        )
         distances = np.full(len(lexicon), np.iinfo(np.int32).max, dtype=np.int64)
         if rows.size:
             word_lengths = lexicon._sequence_lengths[rows]
@@ -963,7 +990,9 @@ def _resolve_lexicons(lexicon, batch: int, vocab, blank_id: int, vocab_size: int
         vocab = first.vocab if isinstance(first, Lexicon) else DEFAULT_VOCAB
     vocab = _normalise_vocab(vocab)
     if len(vocab) != vocab_size:
-        raise ValueError(f"`vocab` has {len(vocab)} tokens but `log_probs` has V={vocab_size}; pass the model's vocab.")
+        raise ValueError(
+            f"`vocab` has {len(vocab)} tokens but `log_probs` has V={vocab_size}; pass the model's vocab."
+        )
     sources = list(lexicon) if _is_per_image(lexicon) else [lexicon] * batch
     if len(sources) != batch:
         raise ValueError(f"Got {len(sources)} per-image lexicons for a batch of {batch} images.")
@@ -984,7 +1013,7 @@ def _word_upper_bounds(lexicon: Lexicon, words: np.ndarray, probs: np.ndarray, b
     Cheap upper bounds on `log p(word | frames)` for lexicon words `(n,)` given one image's frame probabilities
     `(T, V)` (float64). Every path that collapses to a word (a) uses only the word's characters `S` and the blank,
     and (b) emits each character of `S` somewhere. So `p(word) <= P(a) * P(b | a)`, and both factors have bounds
-    that are sums of per-label terms over the labels in or out of `S`, i.e. one masked `(n, V)` sum per image:
+    that are sums of per-label terms over the labels in or out of `S`, i.e. one gather over the words' ids:
 
     (a) `log P(a) = sum_t log(1 - x_t)`, `x_t` the mass of labels outside `S`. Split `x_t` into the frame's most
         probable non-blank label `top_t` (when outside `S`) and the rest `r_t`; concavity of the log gives
@@ -1012,8 +1041,9 @@ def _word_upper_bounds(lexicon: Lexicon, words: np.ndarray, probs: np.ndarray, b
         log_never = np.log1p(-np.minimum(ratio, 1.0)).sum(axis=0)  # (V,)
     cost_if_used = np.log(np.maximum(-np.expm1(log_never), _TINY_PROB))
     cost_if_missing[blank_id] = cost_if_used[blank_id] = 0.0
-    uses = lexicon._char_mask[words]  # (n, V)
-    return np.where(uses, cost_if_used[None, :], cost_if_missing[None, :]).sum(axis=1)
+    # sum_{c not in S} missing[c] + sum_{c in S} used[c] = sum_c missing[c] + sum_{c in S} (used[c] - missing[c])
+    swap = (cost_if_used - cost_if_missing)[lexicon._ids[words]]  # (n, L)
+    return cost_if_missing.sum() + np.where(lexicon._first_occurrence[words], swap, 0.0).sum(axis=1)
 
 
 class _WordSearch:
@@ -1028,7 +1058,7 @@ class _WordSearch:
         self.lexicon, self.top_k = lexicon, top_k
         self.words, self.bounds = words[permutation], bounds[permutation]
         self.position = 0
-        self.chunk = top_k + 3  # a confident model's best word is nearly always among the first few
+        self.chunk = top_k + 1  # a confident model's best word is nearly always the one with the best bound
         self.scored: list[tuple[float, int]] = []  # (-log p, word index): sorts best first, ties by lexicon order
 
     def next_words(self) -> np.ndarray | None:
@@ -1069,7 +1099,7 @@ def _top_words(
 
     log_probs: `(B, T, V)` float32 CPU; lengths: `(B,)`.
     """
-    probs = log_probs.double().exp().numpy()
+    probs = np.exp(log_probs.numpy().astype(np.float64))  # numpy: single-threaded, no thread-pool wake-ups
     frame_counts = lengths.tolist()
     searches = {
         image: _WordSearch(lexicons[image], words, probs[image, : frame_counts[image]], blank_id, top_k)
@@ -1157,13 +1187,13 @@ def ctc_lexicon_decode(
     log_probs, lengths, blank_id = _prepare_inputs(log_probs, lengths, blank_id)
     batch, _, vocab_size = log_probs.shape
     top_k = _check_positive_int("top_k", top_k)
-    if delta is not None and (isinstance(delta, bool) or not isinstance(delta, (int, np.integer)) or delta < 0):
-        raise ValueError(f"`delta` must be a non-negative int or None, got {delta!r}.")
+    delta = None if delta is None else _check_positive_int("delta", delta, minimum=0)
+    exhaustive_max_words = _check_positive_int("exhaustive_max_words", exhaustive_max_words, minimum=0)
     if fallback not in ("nearest", "greedy"):
         raise ValueError(f"`fallback` must be 'nearest' or 'greedy', got {fallback!r}.")
     lexicons = _resolve_lexicons(lexicon, batch, vocab, blank_id, vocab_size, lowercase)
     greedy = _greedy_decode(log_probs, lengths, blank_id)
-    log_probs, lengths = log_probs.cpu().float(), lengths.cpu()
+    log_probs = log_probs.float()  # fp32 CTC scores are exact; the bounds use float64 themselves
     frame_counts = lengths.tolist()
 
     def search(images: list[int], radius: int | None) -> dict[int, np.ndarray]:
@@ -1244,8 +1274,7 @@ def ctc_lexicon_beam_search(
     if oov_penalty is not None and not (oov_penalty >= 0 and math.isfinite(oov_penalty)):
         raise ValueError(f"`oov_penalty` must be a finite non-negative number or None, got {oov_penalty!r}.")
     lexicons = _resolve_lexicons(lexicon, batch, vocab, blank_id, vocab_size, lowercase)
-    log_probs = log_probs.cpu()
-    frames_np = log_probs.double().numpy()
+    frames_np = log_probs.numpy().astype(np.float64)
     greedy = None
     decodings = []
     for image, (lexicon_, length) in enumerate(zip(lexicons, lengths.tolist())):
@@ -1346,12 +1375,26 @@ def ctc_decode(
     if method not in DECODING_METHODS:
         raise ValueError(f"`method` must be one of {DECODING_METHODS}, got {method!r}.")
     if lexicon is not None and method in ("greedy", "beam"):
-        raise ValueError(f"A `lexicon` was given but method={method!r} does not use one; use 'lexicon' or 'lexicon_beam'.")
+        raise ValueError(
+            f"A `lexicon` was given but method={method!r} does not use one; use 'lexicon' or 'lexicon_beam'."
+        )
     beam_width = 10 if beam_width is None else beam_width
-    lexicon_options = dict(blank_id=blank_id, vocab=vocab, top_k=top_k, lowercase=lowercase, return_char_frames=return_char_frames)
+    lexicon_options = {
+        "blank_id": blank_id,
+        "vocab": vocab,
+        "top_k": top_k,
+        "lowercase": lowercase,
+        "return_char_frames": return_char_frames,
+    }
     if method == "lexicon":
         return ctc_lexicon_decode(
-            log_probs, lexicon, lengths, delta=delta, exhaustive_max_words=exhaustive_max_words, fallback=fallback, **lexicon_options
+            log_probs,
+            lexicon,
+            lengths,
+            delta=delta,
+            exhaustive_max_words=exhaustive_max_words,
+            fallback=fallback,
+            **lexicon_options,
         )
     if method == "lexicon_beam":
         return ctc_lexicon_beam_search(

@@ -232,8 +232,10 @@ def converter_checkout(tmp_path, monkeypatch) -> Path:
     (tmp_path / "conversion").mkdir()
     (tmp_path / "conversion" / "convert_meijieru_crnn.py").write_text(CONVERTER_SOURCE)
     monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
-    monkeypatch.setitem(sys.modules, "conversion", None)  # a real conversion package must not be picked up
-    monkeypatch.setitem(sys.modules, "conversion.convert_meijieru_crnn", None)
+    # A real conversion package (or converters other tests already imported) must not be picked up.
+    monkeypatch.setitem(sys.modules, "conversion", None)
+    for name in cli.CONVERTERS.values():
+        monkeypatch.setitem(sys.modules, f"conversion.{name}", None)
     return tmp_path
 
 

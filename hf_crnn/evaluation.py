@@ -1,0 +1,781 @@
+# Copyright 2026 The hf-crnn Authors. Licensed under the Apache License, Version 2.0.
+"""
+Evaluates a CRNN checkpoint on scene-text recognition sets, the way the literature reports them.
+
+    hf-crnn evaluate --model_name_or_path checkpoints/crnn-synth-en --datasets synthetic path/to/IIIT5K ...
+    python examples/run_evaluation.py --model_name_or_path ... (the same)
+
+For every dataset (see `hf_crnn.benchmark_datasets.load_evaluation_dataset` for what can be read) the model runs
+once, and its outputs are decoded several ways:
+
+* **lexicon-free**: greedy (best path) CTC decoding, or prefix beam search with `--beam_width`;
+* **per-image lexicon**: the paper's lexicon-based transcription over each image's own lexicon (IIIT5K-50 style),
+  when the dataset has a `lexicon` column;
+* **global lexicon(s)**: the same over one large word list for every image, by default Debian's `wamerican`
+  (`/usr/share/dict/words`, 104,334 words; `--global_lexicons none` to skip).
+
+Each decoding is scored (`score_predictions`) with
+
+* **protocol accuracy**: word accuracy under the standard scene-text protocol (IIIT5K, SVT, IC13, ... as scored by
+  e.g. clovaai/deep-text-recognition-benchmark): case-insensitive, only the 36 characters `0-9a-z` kept
+  (`hf_crnn.metrics.normalize_text`);
+* **exact accuracy**: prediction equal to the label character for character (case and punctuation count);
+* **CER** (total edits / total label characters) and **N.E.D.** (ICDAR 2019 normalized edit distance), both on the
+  protocol-normalised strings (raw-string values are in the JSON as `cer_exact`, `ned_exact`);
+* **mean confidence** (the decoding's probability of its answer) and **images/s** (image preprocessing + forward
+  pass + that decoding, from decoded images in memory; reading and decoding image files is not counted).
+
+Written to `--output_dir`: `results.json` (everything, including the curves below), `results.md` (the table),
+and per dataset `mistakes_<dataset>.csv` (every protocol error: decoding, index, path, label, prediction,
+confidence, edit distance; most confident first) and `accuracy_<dataset>.png` (accuracy against label length and
+against a confidence threshold, with the share of images kept).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import platform
+import re
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .benchmark_datasets import (
+    DEFAULT_SYNTHETIC_LEXICON_SIZE,
+    DEFAULT_SYNTHETIC_SEED,
+    GT_FORMATS,
+    LEXICON_COLUMN,
+    SYNTHETIC_SOURCE,
+    dataset_display_name,
+    expand_sources,
+    load_evaluation_dataset,
+)
+from .decoding import Lexicon, load_lexicon
+from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GLOBAL_LEXICON = "/usr/share/dict/words"
+NO_LEXICON = "none"
+PER_IMAGE_LEXICON = "per-image lexicon"
+CONFIDENCE_THRESHOLDS = tuple(round(step / 20, 2) for step in range(20))  # 0.00, 0.05, ..., 0.95
+# Images decoded into memory at a time: enough to sort by width into well-filled batches, little enough for any set.
+CHUNK_SIZE = 1024
+RESULTS_JSON, RESULTS_MARKDOWN = "results.json", "results.md"
+MISTAKES_CSV, ACCURACY_PLOT = "mistakes_{}.csv", "accuracy_{}.png"
+MISTAKE_FIELDS = ("decoding", "index", "path", "label", "prediction", "confidence", "edit_distance")
+
+
+@dataclass
+class EvaluationArguments:
+    """Arguments of `hf-crnn evaluate` / `examples/run_evaluation.py`."""
+
+    model_name_or_path: str = field(metadata={"help": "Checkpoint folder (or Hub id when online)."})
+    datasets: list[str] = field(
+        default_factory=lambda: [SYNTHETIC_SOURCE],
+        metadata={
+            "help": "Evaluation sets: 'synthetic' (built-in words in held-out fonts), crops folders with a gt file, "
+            "gt files, LMDB folders, save_to_disk folders, parquet files, imagefolder folders, or Hub names."
+        },
+    )
+    split: str | None = field(default=None, metadata={"help": "Split to use from a DatasetDict."})
+    image_column: str | None = field(default=None, metadata={"help": "Image column (default: guessed)."})
+    text_column: str | None = field(default=None, metadata={"help": "Label column (default: text/label/word...)."})
+    lexicon_column: str | None = field(default=None, metadata={"help": "Per-image lexicon column (default: lexicon)."})
+    gt_format: str = field(default="auto", metadata={"help": f"Ground-truth file format: {', '.join(GT_FORMATS)}."})
+    lexicon_dir: str | None = field(default=None, metadata={"help": "Folder of per-image lexicons <image stem>.txt."})
+    max_samples: int | None = field(default=None, metadata={"help": "Evaluate the first N images of each set."})
+    num_synthetic_samples: int = field(default=500, metadata={"help": "Images in the 'synthetic' set."})
+    synthetic_seed: int = field(default=DEFAULT_SYNTHETIC_SEED, metadata={"help": "Seed of the 'synthetic' set."})
+    synthetic_lexicon_size: int = field(
+        default=DEFAULT_SYNTHETIC_LEXICON_SIZE,
+        metadata={"help": "Words per image in the 'synthetic' set's lexicons (label + distractors; 0: none)."},
+    )
+    global_lexicons: list[str] = field(
+        default_factory=lambda: [DEFAULT_GLOBAL_LEXICON],
+        metadata={"help": f"Word lists (one word per line) used for every image; '{NO_LEXICON}' for none."},
+    )
+    beam_width: int | None = field(default=None, metadata={"help": "Lexicon-free beam search (default: greedy)."})
+    lexicon_delta: int = field(default=3, metadata={"help": "Edit-distance radius of the large-lexicon search."})
+    batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, or auto (cuda when available)."})
+    num_threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)."})
+    output_dir: str = field(default="evaluation_results", metadata={"help": "Where the report files go."})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache (synthetic, LMDB Arrow files)."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow checkpoint code other than hf_crnn's."})
+
+    def __post_init__(self):
+        for name in ("batch_size", "num_synthetic_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}.")
+        for name in ("max_samples", "beam_width", "num_threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be at least 1, got {value}.")
+        if self.lexicon_delta < 0 or self.synthetic_lexicon_size < 0:
+            raise ValueError("--lexicon_delta and --synthetic_lexicon_size must not be negative.")
+        if self.gt_format not in GT_FORMATS:
+            raise ValueError(f"--gt_format must be one of {GT_FORMATS}, got {self.gt_format!r}.")
+        if not self.datasets:
+            raise ValueError("--datasets needs at least one dataset.")
+
+
+# ---- decodings -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decoding:
+    """One way of decoding the model's outputs: a row of the results table.
+
+    Attributes:
+        name: Row label, e.g. `"lexicon-free (greedy)"`.
+        options: Keyword arguments for `processor.batch_decode`.
+        lexicon: The prepared global lexicon, if any.
+        per_image: Decode each image against its own `lexicon` column entry.
+    """
+
+    name: str
+    options: dict
+    lexicon: Lexicon | None = None
+    per_image: bool = False
+
+    @property
+    def uses_lexicon(self) -> bool:
+        return self.per_image or self.lexicon is not None
+
+
+def lexicon_free_decoding(beam_width: int | None = None) -> Decoding:
+    """Greedy decoding, or prefix beam search of `beam_width`. The method is named explicitly so that a default
+    lexicon shipped with the checkpoint (`lexicon.txt`) is not applied to the lexicon-free row."""
+    if beam_width is None or beam_width == 1:
+        return Decoding("lexicon-free (greedy)", {"method": "greedy"})
+    return Decoding(f"lexicon-free (beam {beam_width})", {"method": "beam", "beam_width": beam_width})
+
+
+def per_image_lexicon_decoding(delta: int = 3) -> Decoding:
+    return Decoding(PER_IMAGE_LEXICON, {"method": "lexicon", "delta": delta}, per_image=True)
+
+
+def global_lexicon_decodings(paths: Sequence[str], processor, delta: int = 3) -> tuple[list[Decoding], list[str]]:
+    """
+    One decoding per word-list file, each prepared once for the model's vocabulary.
+
+    Returns:
+        `(decodings, notes)`: notes say which lists were missing (the rows are then left out) or how many words
+        could not be spelled with the model's characters.
+    """
+    decodings, notes = [], []
+    for path in paths:
+        if path.lower() == NO_LEXICON:
+            continue
+        if not os.path.isfile(path):
+            hint = " (Debian: apt-get install -y wamerican)" if path == DEFAULT_GLOBAL_LEXICON else ""
+            notes.append(f"Global lexicon {path} is missing{hint}: its rows are left out.")
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the skipped words are reported in the notes instead
+            lexicon = load_lexicon(
+                path, processor.tokenizer.get_vocab(), blank_id=processor.tokenizer.blank_token_id
+            )
+        name = f"global lexicon {path} ({len(lexicon):,} words)"
+        if lexicon.skipped:
+            notes.append(
+                f"{path}: {len(lexicon.skipped):,} entries use characters outside the model's vocabulary and are "
+                f"not in the lexicon (e.g. {lexicon.skipped[:3]}); {len(lexicon):,} distinct words remain."
+            )
+        decodings.append(Decoding(name, {"method": "lexicon", "delta": delta}, lexicon=lexicon))
+    return decodings, notes
+
+
+# ---- scoring --------------------------------------------------------------------------------------------------------
+
+
+def score_predictions(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    confidences: Sequence[float] | None = None,
+    seconds: float | None = None,
+) -> dict[str, float | int | None]:
+    """
+    The metrics of one decoding over one dataset.
+
+    Args:
+        predictions, references: Recognised texts and labels, paired.
+        confidences (*optional*): Probability of each prediction, for `mean_confidence`.
+        seconds (*optional*): Time the predictions took, for `images_per_second`.
+
+    Returns:
+        `dict` with `num_samples`, `protocol_accuracy` (case-insensitive, `0-9a-z` only), `exact_accuracy`, `cer`
+        and `ned` (on protocol-normalised strings), `cer_exact` and `ned_exact` (on the raw strings),
+        `mean_confidence` and `images_per_second` (None when not given).
+    """
+    raw = compute_text_recognition_metrics(list(predictions), list(references))
+    normalized = compute_text_recognition_metrics(
+        [normalize_text(text) for text in predictions], [normalize_text(text) for text in references]
+    )
+    if confidences is not None and len(confidences) != len(predictions):
+        raise ValueError(f"Got {len(confidences)} confidences for {len(predictions)} predictions.")
+    return {
+        "num_samples": len(references),
+        "protocol_accuracy": raw["normalized_word_accuracy"],
+        "exact_accuracy": raw["word_accuracy"],
+        "cer": normalized["cer"],
+        "ned": normalized["ned"],
+        "cer_exact": raw["cer"],
+        "ned_exact": raw["ned"],
+        "mean_confidence": sum(confidences) / len(confidences) if confidences is not None else None,
+        "images_per_second": len(references) / seconds if seconds else None,
+    }
+
+
+def sample_records(
+    references: Sequence[str],
+    predictions: Sequence[str],
+    confidences: Sequence[float],
+    paths: Sequence[str] | None = None,
+) -> list[dict]:
+    """Per-sample outcome under the protocol: index, path, label, prediction, confidence, edit distance (between the
+    normalised strings), `correct`, and `length` (characters of the normalised label)."""
+    records = []
+    for index, (reference, prediction, confidence) in enumerate(zip(references, predictions, confidences)):
+        label, predicted = normalize_text(reference), normalize_text(prediction)
+        records.append(
+            {
+                "index": index,
+                "path": paths[index] if paths is not None else str(index),
+                "label": reference,
+                "prediction": prediction,
+                "confidence": float(confidence),
+                "edit_distance": edit_distance(predicted, label),
+                "correct": predicted == label,
+                "length": len(label),
+            }
+        )
+    return records
+
+
+def accuracy_by_length(records: Sequence[dict]) -> list[dict]:
+    """Protocol accuracy per normalised label length: `[{"length", "num_samples", "accuracy"}]`, by length."""
+    by_length: dict[int, list[bool]] = {}
+    for record in records:
+        by_length.setdefault(record["length"], []).append(record["correct"])
+    return [
+        {"length": length, "num_samples": len(outcomes), "accuracy": sum(outcomes) / len(outcomes)}
+        for length, outcomes in sorted(by_length.items())
+    ]
+
+
+def accuracy_by_confidence(records: Sequence[dict], thresholds: Sequence[float] = CONFIDENCE_THRESHOLDS) -> list[dict]:
+    """
+    Accuracy of the predictions kept when those below a confidence threshold are rejected:
+    `[{"threshold", "coverage" (share kept), "accuracy" (None when none is kept)}]`.
+    """
+    curve = []
+    for threshold in thresholds:
+        kept = [record["correct"] for record in records if record["confidence"] >= threshold]
+        curve.append(
+            {
+                "threshold": threshold,
+                "coverage": len(kept) / len(records) if records else 0.0,
+                "accuracy": sum(kept) / len(kept) if kept else None,
+            }
+        )
+    return curve
+
+
+# ---- inference ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Predictions:
+    """One decoding's output over a list of images, and the seconds its decoding took."""
+
+    texts: list[str] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+    decoding_seconds: float = 0.0
+
+
+def load_model_and_processor(model_name_or_path: str, device: str = "auto", trust_remote_code: bool = False):
+    """The checkpoint's model (in eval mode, on `device`) and processor, through the Auto classes."""
+    from transformers import AutoModelForTextRecognition, AutoProcessor
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForTextRecognition.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    return model.to(device).eval(), processor
+
+
+def _decode(processor, logits, frame_lengths, decoding: Decoding, lexicons) -> list[dict]:
+    """`processor.batch_decode` of one batch with one decoding; `lexicons` are the batch's per-image lexicons."""
+    if not decoding.per_image:
+        lexicon = {"lexicon": decoding.lexicon} if decoding.lexicon is not None else {}
+        return processor.batch_decode(logits, frame_lengths, output_scores=True, **decoding.options, **lexicon)
+    # Images without a lexicon of their own fall back to greedy decoding (and are counted in the report).
+    results: list[dict | None] = [None] * len(lexicons)
+    with_lexicon = [row for row, lexicon in enumerate(lexicons) if lexicon]
+    without = [row for row, lexicon in enumerate(lexicons) if not lexicon]
+    per_row_options = (
+        (with_lexicon, {**decoding.options, "lexicon": [lexicons[row] for row in with_lexicon]}),
+        (without, {"method": "greedy"}),
+    )
+    with warnings.catch_warnings():
+        # Benchmark lexicons may hold words the model cannot spell; one warning per image would drown the output.
+        warnings.filterwarnings("ignore", message="Lexicon: skipped")
+        for rows, options in per_row_options:
+            if rows:
+                decoded = processor.batch_decode(logits[rows], frame_lengths[rows], output_scores=True, **options)
+                for row, result in zip(rows, decoded):
+                    results[row] = result
+    return results
+
+
+def predict(model, processor, images, decodings: Sequence[Decoding], batch_size: int = 32, lexicons=None):
+    """
+    Runs the model once over `images` and decodes its outputs with every decoding.
+
+    Images are batched by resized width (like the pipeline), so little compute goes to padding.
+
+    Args:
+        images (`list[PIL.Image.Image]`): Decoded images.
+        decodings: The decodings to apply.
+        lexicons (*optional*): Per-image word lists (needed by a per-image decoding).
+
+    Returns:
+        `(predictions, model_seconds)`: `{decoding name: Predictions}` in image order, and the seconds spent on
+        preprocessing and forward passes (shared by all decodings).
+    """
+    if any(decoding.per_image for decoding in decodings) and lexicons is None:
+        raise ValueError("A per-image lexicon decoding needs `lexicons`, one (possibly empty) list per image.")
+    image_processor = processor.image_processor
+    widths = [image_processor.target_width(image.width, image.height) for image in images]
+    order = sorted(range(len(images)), key=widths.__getitem__)
+    texts = {decoding.name: [None] * len(images) for decoding in decodings}
+    confidences = {decoding.name: [0.0] * len(images) for decoding in decodings}
+    decoding_seconds = dict.fromkeys(texts, 0.0)
+    model_seconds = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        started = time.perf_counter()
+        inputs = processor(images=[images[row] for row in rows], return_tensors="pt")
+        with torch.inference_mode():
+            outputs = model(
+                pixel_values=inputs["pixel_values"].to(model.device, model.dtype),
+                image_widths=inputs["image_widths"].to(model.device),
+            )
+        logits, frame_lengths = outputs.logits.float().cpu(), outputs.frame_lengths.cpu()  # .cpu() waits for CUDA
+        model_seconds += time.perf_counter() - started
+        batch_lexicons = [lexicons[row] for row in rows] if lexicons is not None else None
+        for decoding in decodings:
+            started = time.perf_counter()
+            results = _decode(processor, logits, frame_lengths, decoding, batch_lexicons)
+            decoding_seconds[decoding.name] += time.perf_counter() - started
+            for row, result in zip(rows, results):
+                texts[decoding.name][row] = result["text"]
+                confidences[decoding.name][row] = float(result["score"])
+    predictions = {
+        name: Predictions(texts[name], confidences[name], decoding_seconds[name]) for name in texts
+    }
+    return predictions, model_seconds
+
+
+# ---- datasets -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetReport:
+    """Everything measured on one dataset."""
+
+    name: str
+    source: str
+    num_samples: int
+    rows: list[dict]  # one per decoding: {"decoding", "lexicon_size", "lexicon_coverage", **score_predictions}
+    records: dict[str, list[dict]]  # decoding name -> sample_records
+    notes: list[str] = field(default_factory=list)
+
+    def curves(self) -> dict:
+        return {
+            name: {"accuracy_by_length": accuracy_by_length(records), "accuracy_by_confidence": accuracy_by_confidence(records)}
+            for name, records in self.records.items()
+        }
+
+
+def build_report(
+    name: str,
+    source: str,
+    references: Sequence[str],
+    predictions: dict[str, Predictions],
+    decodings: Sequence[Decoding],
+    model_seconds: float = 0.0,
+    paths: Sequence[str] | None = None,
+    lexicons: Sequence[Sequence[str]] | None = None,
+) -> DatasetReport:
+    """
+    Scores the predictions of each decoding (`score_predictions`, plus the share of labels found in the lexicon)
+    and collects the per-sample records. `images_per_second` counts `model_seconds` plus the decoding's own time.
+    """
+    rows, records, notes = [], {}, []
+    normalized_references = [normalize_text(reference) for reference in references]
+    for decoding in decodings:
+        prediction = predictions[decoding.name]
+        seconds = model_seconds + prediction.decoding_seconds
+        row = {"decoding": decoding.name, "lexicon_size": None, "lexicon_coverage": None}
+        row.update(score_predictions(prediction.texts, references, prediction.confidences, seconds or None))
+        if decoding.per_image:
+            have = [bool(lexicon) for lexicon in lexicons]
+            row["lexicon_size"] = sum(len(lexicon) for lexicon in lexicons) / max(sum(have), 1)
+            row["lexicon_coverage"] = sum(
+                label in {normalize_text(word) for word in lexicon}
+                for label, lexicon in zip(normalized_references, lexicons)
+            ) / len(references)
+            if not all(have):
+                notes.append(f"{len(have) - sum(have)} image(s) have no lexicon: decoded greedily in '{decoding.name}'.")
+        elif decoding.lexicon is not None:
+            words = {normalize_text(word) for word in decoding.lexicon.words}
+            row["lexicon_size"] = len(decoding.lexicon)
+            row["lexicon_coverage"] = sum(label in words for label in normalized_references) / len(references)
+        rows.append(row)
+        records[decoding.name] = sample_records(references, prediction.texts, prediction.confidences, paths)
+    return DatasetReport(name, source, len(references), rows, records, notes)
+
+
+def evaluate_dataset(model, processor, dataset, decodings: Sequence[Decoding], name: str, source: str, batch_size: int = 32):
+    """Runs `predict` over a standardised dataset (`image`, `text`, optional `lexicon`, `path`) chunk by chunk and
+    returns its `DatasetReport`. Decodings needing per-image lexicons are dropped when the dataset has none."""
+    references = list(dataset["text"])
+    paths = list(dataset["path"]) if "path" in dataset.column_names else None
+    lexicons = None
+    if LEXICON_COLUMN in dataset.column_names:
+        lexicons = [list(lexicon or []) for lexicon in dataset[LEXICON_COLUMN]]
+        lexicons = lexicons if any(lexicons) else None  # an all-empty column is no lexicon
+    decodings = [decoding for decoding in decodings if lexicons is not None or not decoding.per_image]
+    merged = {decoding.name: Predictions() for decoding in decodings}
+    model_seconds = 0.0
+    for start in range(0, len(dataset), CHUNK_SIZE):
+        stop = min(start + CHUNK_SIZE, len(dataset))
+        images = list(dataset.select_columns(["image"]).select(range(start, stop))["image"])
+        chunk, seconds = predict(
+            model, processor, images, decodings, batch_size, lexicons[start:stop] if lexicons is not None else None
+        )
+        model_seconds += seconds
+        for name_, predictions in chunk.items():
+            merged[name_].texts += predictions.texts
+            merged[name_].confidences += predictions.confidences
+            merged[name_].decoding_seconds += predictions.decoding_seconds
+    return build_report(name, source, references, merged, decodings, model_seconds, paths, lexicons)
+
+
+# ---- outputs --------------------------------------------------------------------------------------------------------
+
+TABLE_HEADER = (
+    "Dataset", "Decoding", "Images", "Protocol acc.", "Exact acc.", "CER", "N.E.D.", "Mean conf.", "Label in lexicon",
+    "Images/s",
+)
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def _number(value, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def table_row(dataset: str, row: dict) -> list[str]:
+    """A results row formatted for `TABLE_HEADER`."""
+    speed = row.get("images_per_second")
+    return [
+        dataset,
+        row["decoding"],
+        str(row["num_samples"]),
+        _percent(row["protocol_accuracy"]),
+        _percent(row["exact_accuracy"]),
+        _number(row["cer"]),
+        _number(row["ned"]),
+        _number(row["mean_confidence"], 3),
+        _percent(row.get("lexicon_coverage")),
+        "—" if speed is None else f"{speed:,.0f}",
+    ]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub Markdown table; numeric-looking columns are right-aligned."""
+    def numeric(column: int) -> bool:
+        return all(re.fullmatch(r"[—\d.,%]+", str(row[column])) for row in rows) if rows else False
+
+    cells = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
+    align = ["---:" if numeric(column) else "---" for column in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def write_mistakes_csv(report: DatasetReport, path: str | os.PathLike) -> int:
+    """Writes every protocol error of every decoding, most confident first within a decoding; returns the count."""
+    count = 0
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MISTAKE_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for decoding, records in report.records.items():
+            mistakes = sorted((r for r in records if not r["correct"]), key=lambda r: (-r["confidence"], r["index"]))
+            for record in mistakes:
+                writer.writerow({**record, "decoding": decoding, "confidence": f"{record['confidence']:.6g}"})
+                count += 1
+    return count
+
+
+def plot_accuracy(report: DatasetReport, path: str | os.PathLike) -> str:
+    """Draws accuracy against label length and against a confidence threshold (matplotlib when installed, else a
+    plain PIL drawing). Returns the backend used."""
+    curves = report.curves()
+    length_series = {
+        name: ([p["length"] for p in c["accuracy_by_length"]], [p["accuracy"] for p in c["accuracy_by_length"]])
+        for name, c in curves.items()
+    }
+    threshold_series = {}
+    for name, c in curves.items():
+        kept = [p for p in c["accuracy_by_confidence"] if p["accuracy"] is not None]
+        threshold_series[f"{name}: accuracy"] = ([p["threshold"] for p in kept], [p["accuracy"] for p in kept])
+        points = c["accuracy_by_confidence"]
+        threshold_series[f"{name}: share kept"] = ([p["threshold"] for p in points], [p["coverage"] for p in points])
+    panels = [
+        (f"{report.name}: protocol accuracy by label length", "label length (characters of 0-9a-z)", length_series),
+        ("accuracy when rejecting below a confidence", "confidence threshold", threshold_series),
+    ]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        _plot_with_pil(panels, path)
+        return "pil"
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for axis, (title, xlabel, series) in zip(axes, panels):
+        for index, (label, (xs, ys)) in enumerate(series.items()):
+            style = "--" if label.endswith("share kept") else "-"
+            axis.plot(xs, ys, style, marker="o", markersize=3, color=f"C{index // 2 if axis is axes[1] else index}", label=label)
+        axis.set(title=title, xlabel=xlabel, ylabel="accuracy", ylim=(-0.02, 1.02))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    counts = curves[next(iter(curves))]["accuracy_by_length"]
+    twin = axes[0].twinx()
+    twin.bar([p["length"] for p in counts], [p["num_samples"] for p in counts], color="0.85", zorder=0)
+    twin.set_ylabel("images")
+    axes[0].set_zorder(twin.get_zorder() + 1)
+    axes[0].patch.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return "matplotlib"
+
+
+_PIL_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
+
+
+def _plot_with_pil(panels, path) -> None:
+    """Line charts with PIL only (no matplotlib): axes, 0-1 grid, one polyline per series, a legend."""
+    from PIL import Image, ImageDraw
+
+    panel_width, height, margin = 560, 420, 50
+    image = Image.new("RGB", (panel_width * len(panels), height), "white")
+    draw = ImageDraw.Draw(image)
+    for panel, (title, xlabel, series) in enumerate(panels):
+        left, right, top, bottom = panel * panel_width + margin, (panel + 1) * panel_width - 15, 30, height - 130
+        all_x = [x for xs, _ in series.values() for x in xs] or [0, 1]
+        x_min, x_max = min(all_x), max(max(all_x), min(all_x) + 1e-9)
+
+        def to_pixel(x, y, left=left, right=right, top=top, bottom=bottom, x_min=x_min, x_max=x_max):
+            return (left + (x - x_min) / (x_max - x_min) * (right - left), bottom - y * (bottom - top))
+
+        draw.text((left, 8), title, fill="black")
+        draw.rectangle((left, top, right, bottom), outline="black")
+        for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+            _, y = to_pixel(x_min, tick)
+            draw.line((left, y, right, y), fill=(225, 225, 225))
+            draw.text((left - 35, y - 6), f"{tick:.2f}", fill="black")
+        draw.text((left, bottom + 4), f"{x_min:g}", fill="black")
+        draw.text((right - 20, bottom + 4), f"{x_max:g}", fill="black")
+        draw.text(((left + right) // 2 - 60, bottom + 18), xlabel, fill="black")
+        for index, (label, (xs, ys)) in enumerate(series.items()):
+            color = _PIL_COLORS[index % len(_PIL_COLORS)]
+            points = [to_pixel(x, y) for x, y in zip(xs, ys)]
+            if len(points) > 1:
+                draw.line(points, fill=color, width=2)
+            for x, y in points:
+                draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
+            draw.text((left, bottom + 36 + 14 * index), label, fill=color)
+    image.save(path)
+
+
+def _file_slug(name: str, taken: set[str]) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "dataset"
+    candidate, suffix = slug, 2
+    while candidate in taken:
+        candidate, suffix = f"{slug}_{suffix}", suffix + 1
+    taken.add(candidate)
+    return candidate
+
+
+def write_reports(reports: Sequence[DatasetReport], output_dir: str | os.PathLike, metadata: dict) -> dict:
+    """Writes `results.json`, `results.md`, and per dataset the mistakes CSV and accuracy plot. Returns the JSON
+    content."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    results = {**metadata, "datasets": []}
+    for report in reports:
+        slug = _file_slug(dataset_display_name(report.source), taken)
+        mistakes_file, plot_file = MISTAKES_CSV.format(slug), ACCURACY_PLOT.format(slug)
+        num_mistakes = write_mistakes_csv(report, output_dir / mistakes_file)
+        backend = plot_accuracy(report, output_dir / plot_file)
+        results["datasets"].append(
+            {
+                "name": report.name,
+                "source": report.source,
+                "num_samples": report.num_samples,
+                "rows": report.rows,
+                "curves": report.curves(),
+                "notes": report.notes,
+                "files": {"mistakes": mistakes_file, "plot": plot_file, "plot_backend": backend},
+                "num_mistakes": num_mistakes,
+            }
+        )
+    with open(output_dir / RESULTS_JSON, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2, ensure_ascii=False)
+    (output_dir / RESULTS_MARKDOWN).write_text(results_markdown(results), encoding="utf-8")
+    return results
+
+
+def results_markdown(results: dict) -> str:
+    """The Markdown report of a `results.json` content: what was run, the table, and the notes."""
+    rows = [table_row(dataset["name"], row) for dataset in results["datasets"] for row in dataset["rows"]]
+    notes = list(results.get("notes", [])) + [
+        f"{dataset['name']}: {note}" for dataset in results["datasets"] for note in dataset["notes"]
+    ]
+    lines = [
+        f"# Evaluation of `{results['model']}`",
+        "",
+        f"- Run: `{results['command']}` on {results['created']}",
+        f"- Device: {results['device']} ({results['torch_threads']} torch thread(s)), {results['platform']}",
+        (
+            "- Protocol accuracy: case-insensitive, only `0-9a-z` kept (the benchmark protocol); exact accuracy: as "
+            "written. CER and N.E.D. on protocol-normalised strings. Images/s: preprocessing + forward + that decoding."
+        ),
+        "",
+        markdown_table(TABLE_HEADER, rows),
+    ]
+    if notes:
+        lines += ["", "Notes:", "", *[f"- {note}" for note in notes]]
+    files = [f"`{d['files']['mistakes']}`, `{d['files']['plot']}`" for d in results["datasets"]]
+    lines += ["", f"Mistakes and plots: {'; '.join(files)}.", ""]
+    return "\n".join(lines)
+
+
+# ---- entry point ----------------------------------------------------------------------------------------------------
+
+
+def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
+    """Runs the evaluation `args` describe, writes the report files, prints the table, returns `results.json`."""
+    if args.num_threads is not None:
+        torch.set_num_threads(args.num_threads)
+    model, processor = load_model_and_processor(args.model_name_or_path, args.device, args.trust_remote_code)
+    global_decodings, notes = global_lexicon_decodings(args.global_lexicons, processor, args.lexicon_delta)
+    decodings = [lexicon_free_decoding(args.beam_width), per_image_lexicon_decoding(args.lexicon_delta), *global_decodings]
+    reports = []
+    for source in expand_sources(args.datasets):
+        dataset = load_evaluation_dataset(
+            source,
+            split=args.split,
+            image_column=args.image_column,
+            text_column=args.text_column,
+            lexicon_column=args.lexicon_column,
+            gt_format=args.gt_format,
+            lexicon_dir=args.lexicon_dir,
+            max_samples=args.max_samples,
+            num_synthetic_samples=args.num_synthetic_samples,
+            synthetic_seed=args.synthetic_seed,
+            synthetic_lexicon_size=args.synthetic_lexicon_size,
+            cache_dir=args.cache_dir,
+        )
+        name = dataset_display_name(source)
+        if source == SYNTHETIC_SOURCE:
+            name = f"synthetic (held-out fonts, seed {args.synthetic_seed})"
+        logger.info("Evaluating on %s (%d images)", name, len(dataset))
+        reports.append(evaluate_dataset(model, processor, dataset, decodings, name, source, args.batch_size))
+    metadata = {
+        "model": args.model_name_or_path,
+        "command": command or "hf-crnn evaluate",
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": str(model.device),
+        "torch_threads": torch.get_num_threads(),
+        "platform": f"Python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}",
+        "arguments": asdict(args),
+        "notes": notes,
+    }
+    results = write_reports(reports, args.output_dir, metadata)
+    print(results_markdown(results))
+    print(f"Wrote {RESULTS_JSON}, {RESULTS_MARKDOWN}, mistakes CSVs and plots to {args.output_dir}")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`hf-crnn evaluate ARGS` / `python examples/run_evaluation.py ARGS`. Returns the exit code (2: bad input)."""
+    from transformers import HfArgumentParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser(
+        EvaluationArguments,
+        prog="hf-crnn evaluate",
+        description="Evaluates a CRNN checkpoint: protocol and exact word accuracy, CER, N.E.D., confidence and "
+        "speed, lexicon-free and with lexicons; see docs/evaluation.md.",
+    )
+    try:
+        (args,) = parser.parse_args_into_dataclasses(args=argv)
+        evaluate(args, command=shlex.join(["hf-crnn", "evaluate", *argv]))
+    except (ValueError, OSError) as error:  # bad arguments or data, a checkpoint or file that cannot be read
+        print(f"hf-crnn evaluate: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = [
+    "CONFIDENCE_THRESHOLDS",
+    "DEFAULT_GLOBAL_LEXICON",
+    "DatasetReport",
+    "Decoding",
+    "EvaluationArguments",
+    "Predictions",
+    "accuracy_by_confidence",
+    "accuracy_by_length",
+    "build_report",
+    "evaluate",
+    "evaluate_dataset",
+    "global_lexicon_decodings",
+    "lexicon_free_decoding",
+    "load_model_and_processor",
+    "main",
+    "markdown_table",
+    "per_image_lexicon_decoding",
+    "plot_accuracy",
+    "predict",
+    "results_markdown",
+    "sample_records",
+    "score_predictions",
+    "table_row",
+    "write_reports",
+]

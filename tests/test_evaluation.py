@@ -1,0 +1,418 @@
+"""Tests of the evaluation harness (hf_crnn.evaluation), the benchmark loaders (hf_crnn.benchmark_datasets) and the
+peer comparison (benchmarks/compare_peers.py)."""
+
+import csv
+import importlib.util
+import json
+import os
+import shutil
+import sys
+
+import datasets
+import PIL.Image
+import pytest
+import torch
+from conftest import render_word
+
+from hf_crnn import evaluation
+from hf_crnn.benchmark_datasets import (
+    detect_gt_format,
+    expand_sources,
+    load_crops_folder,
+    load_evaluation_dataset,
+    parse_gt_file,
+    synthetic_lexicons,
+)
+from hf_crnn.decoding import Lexicon
+from hf_crnn.evaluation import (
+    Predictions,
+    accuracy_by_confidence,
+    accuracy_by_length,
+    build_report,
+    lexicon_free_decoding,
+    per_image_lexicon_decoding,
+    sample_records,
+    score_predictions,
+    write_reports,
+)
+from hf_crnn.metrics import normalize_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load_compare_peers():
+    spec = importlib.util.spec_from_file_location("compare_peers", os.path.join(ROOT, "benchmarks", "compare_peers.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+compare_peers = _load_compare_peers()
+
+
+# ---- scoring -------------------------------------------------------------------------------------------------------
+
+
+def test_score_predictions_protocol_against_hand_computed_values():
+    predictions = ["hello", "World", "caf", "12a", ""]
+    references = ["Hello!", "world", "cafe", "12A", "x"]
+    scores = score_predictions(predictions, references, confidences=[0.9, 0.8, 0.4, 0.7, 0.1], seconds=2.5)
+    # Protocol: lowercase, keep 0-9a-z -> "hello", "world", "12a" match; "caf" != "cafe"; "" != "x".
+    assert scores["protocol_accuracy"] == pytest.approx(3 / 5)
+    assert scores["exact_accuracy"] == 0.0  # case and "!" count when exact
+    # Normalised edits 0, 0, 1, 0, 1 over 5 + 5 + 4 + 3 + 1 label characters.
+    assert scores["cer"] == pytest.approx(2 / 18)
+    assert scores["ned"] == pytest.approx((1 / 4 + 1 / 1) / 5)
+    # Raw edits: H + "!" (2), W (1), e (1), A (1), x (1) over 6 + 5 + 4 + 3 + 1 characters.
+    assert scores["cer_exact"] == pytest.approx(6 / 19)
+    assert scores["mean_confidence"] == pytest.approx(0.58)
+    assert scores["images_per_second"] == pytest.approx(2.0)
+    assert scores["num_samples"] == 5
+
+
+def test_score_predictions_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match="pair up"):
+        score_predictions(["a"], ["a", "b"])
+    with pytest.raises(ValueError, match="confidences"):
+        score_predictions(["a"], ["a"], confidences=[0.1, 0.2])
+
+
+def test_sample_records_and_curves():
+    records = sample_records(
+        references=["Hi!", "CAT", "dog", "!!"], predictions=["hi", "cot", "dog", ""], confidences=[0.9, 0.8, 0.3, 0.5]
+    )
+    assert [r["correct"] for r in records] == [True, False, True, True]  # "!!" normalises to "" like ""
+    assert [r["edit_distance"] for r in records] == [0, 1, 0, 0]
+    assert [r["length"] for r in records] == [2, 3, 3, 0]
+    assert [r["path"] for r in records] == ["0", "1", "2", "3"]
+    assert accuracy_by_length(records) == [
+        {"length": 0, "num_samples": 1, "accuracy": 1.0},
+        {"length": 2, "num_samples": 1, "accuracy": 1.0},
+        {"length": 3, "num_samples": 2, "accuracy": 0.5},
+    ]
+    curve = accuracy_by_confidence(records, thresholds=(0.0, 0.5, 0.85, 0.95))
+    assert curve == [
+        {"threshold": 0.0, "coverage": 1.0, "accuracy": 0.75},
+        {"threshold": 0.5, "coverage": 0.75, "accuracy": 2 / 3},
+        {"threshold": 0.85, "coverage": 0.25, "accuracy": 1.0},
+        {"threshold": 0.95, "coverage": 0.0, "accuracy": None},
+    ]
+
+
+def _stub_report():
+    """Three images, three decodings with predictions chosen by hand."""
+    references = ["Apple", "pear", "Kiwi!"]
+    lexicons = [["apple", "maple"], ["pear", "bear"], []]
+    global_decoding = evaluation.Decoding(
+        "global", {"method": "lexicon"}, lexicon=Lexicon(["apple", "pear", "plum"])
+    )
+    decodings = [lexicon_free_decoding(), per_image_lexicon_decoding(), global_decoding]
+    predictions = {
+        "lexicon-free (greedy)": Predictions(["apple", "bear", "kiwi"], [0.9, 0.6, 0.3], decoding_seconds=0.5),
+        "per-image lexicon": Predictions(["apple", "pear", "kiwi"], [0.8, 0.7, 0.3], decoding_seconds=1.0),
+        "global": Predictions(["apple", "pear", "plum"], [0.5, 0.5, 0.2], decoding_seconds=0.5),
+    }
+    report = build_report(
+        "stub", "stub-source", references, predictions, decodings, model_seconds=1.0,
+        paths=["a.png", "b.png", "c.png"], lexicons=lexicons,
+    )
+    return report
+
+
+def test_build_report_against_hand_computed_values():
+    report = _stub_report()
+    free, per_image, global_ = report.rows
+    assert free["decoding"] == "lexicon-free (greedy)"
+    assert free["protocol_accuracy"] == pytest.approx(2 / 3)
+    assert free["exact_accuracy"] == 0.0
+    assert free["images_per_second"] == pytest.approx(3 / 1.5)  # model time + its own decoding time
+    assert free["lexicon_coverage"] is None
+    assert per_image["protocol_accuracy"] == 1.0
+    assert per_image["lexicon_size"] == 2.0  # mean over the images that have a lexicon
+    assert per_image["lexicon_coverage"] == pytest.approx(2 / 3)
+    assert per_image["images_per_second"] == pytest.approx(3 / 2.0)
+    assert global_["protocol_accuracy"] == pytest.approx(2 / 3)
+    assert global_["lexicon_size"] == 3 and global_["lexicon_coverage"] == pytest.approx(2 / 3)
+    assert global_["cer"] == pytest.approx(4 / 13)  # "plum" vs "kiwi": 4 edits; 5 + 4 + 4 label characters
+    assert any("1 image(s) have no lexicon" in note for note in report.notes)
+
+
+def test_write_reports_files(tmp_path):
+    results = write_reports([_stub_report()], tmp_path, {
+        "model": "stub-model", "command": "hf-crnn evaluate ...", "created": "now", "device": "cpu",
+        "torch_threads": 1, "platform": "test", "notes": ["a note"],
+    })
+    dataset = results["datasets"][0]
+    assert json.loads((tmp_path / "results.json").read_text())["datasets"][0]["rows"] == dataset["rows"]
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| Dataset | Decoding | Images | Protocol acc." in markdown and "66.67%" in markdown and "a note" in markdown
+    with open(tmp_path / dataset["files"]["mistakes"], newline="") as handle:
+        mistakes = list(csv.DictReader(handle))
+    assert [(m["decoding"], m["path"], m["label"], m["prediction"], m["edit_distance"]) for m in mistakes] == [
+        ("lexicon-free (greedy)", "b.png", "pear", "bear", "1"),
+        ("global", "c.png", "Kiwi!", "plum", "4"),
+    ]
+    assert dataset["num_mistakes"] == 2
+    with PIL.Image.open(tmp_path / dataset["files"]["plot"]) as plot:
+        assert plot.format == "PNG" and plot.width > 200
+
+
+def test_plot_without_matplotlib_uses_pil(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    assert evaluation.plot_accuracy(_stub_report(), tmp_path / "plot.png") == "pil"
+    with PIL.Image.open(tmp_path / "plot.png") as plot:
+        assert plot.format == "PNG"
+
+
+# ---- end to end ----------------------------------------------------------------------------------------------------
+
+
+def _write_crops(folder, words, gt_lines):
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, word in enumerate(words, start=1):
+        render_word(word).save(folder / f"word_{index}.png")
+    (folder / "gt.txt").write_text("".join(gt_lines), encoding="utf-8")
+
+
+def test_main_end_to_end(tmp_path, checkpoint_dir, capsys):
+    crops = tmp_path / "crops"
+    words = ["Hello", "world", "CRNN"]
+    _write_crops(crops, words, [f'word_{i}.png, "{w}"\n' for i, w in enumerate(words, start=1)])
+    (crops / "lexicons").mkdir()
+    for index, word in enumerate(words, start=1):
+        (crops / "lexicons" / f"word_{index}.txt").write_text(f"{word}\nother\nwords\n")
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\ncrnn\nother\n")
+    output_dir = tmp_path / "results"
+    threads = torch.get_num_threads()
+    # One thread: on a busy machine, torch's thread pool waiting for cores costs far more than the tiny model.
+    try:
+        code = evaluation.main([
+            "--model_name_or_path", str(checkpoint_dir),
+            "--datasets", str(crops), "synthetic",
+            "--num_synthetic_samples", "3", "--synthetic_lexicon_size", "5",
+            "--global_lexicons", str(word_list), str(tmp_path / "missing-words.txt"),
+            "--batch_size", "2", "--output_dir", str(output_dir), "--cache_dir", str(tmp_path / "cache"),
+            "--num_threads", "1",
+        ])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    results = json.loads((output_dir / "results.json").read_text())
+    crops_result, synthetic_result = results["datasets"]
+    assert crops_result["num_samples"] == 3 and synthetic_result["num_samples"] == 3
+    assert [row["decoding"] for row in crops_result["rows"]] == [
+        "lexicon-free (greedy)", "per-image lexicon", f"global lexicon {word_list} (4 words)",
+    ]
+    assert crops_result["rows"][1]["lexicon_coverage"] == 1.0
+    assert crops_result["rows"][2]["lexicon_coverage"] == 1.0
+    assert all(0.0 <= row["protocol_accuracy"] <= 1.0 and row["images_per_second"] > 0 for row in crops_result["rows"])
+    assert any("missing-words.txt is missing" in note for note in results["notes"])
+    for dataset in results["datasets"]:
+        assert (output_dir / dataset["files"]["mistakes"]).is_file()
+        assert (output_dir / dataset["files"]["plot"]).stat().st_size > 0
+    assert (output_dir / "results.md").read_text().count("\n| crops |") == 3
+    assert "| Dataset | Decoding |" in capsys.readouterr().out
+
+
+def test_main_reports_bad_input(tmp_path, checkpoint_dir, capsys):
+    code = evaluation.main(["--model_name_or_path", str(checkpoint_dir), "--datasets", str(tmp_path)])
+    assert code == 2 and "Do not know how to read" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluation.EvaluationArguments(model_name_or_path="m", batch_size=0)
+
+
+# ---- loaders -------------------------------------------------------------------------------------------------------
+
+
+def test_parse_icdar_ground_truth(tmp_path):
+    gt = tmp_path / "gt.txt"
+    # ICDAR 2015 files start with a byte-order mark and escape quotes inside labels.
+    gt.write_text('\ufeffword_1.png, "Tiredness"\nword_2.png, "\\"JOINT\\""\n\nword_3.png, "a, b"\n', encoding="utf-8")
+    entries = parse_gt_file(gt)
+    assert [(e.path, e.text, e.lexicon) for e in entries] == [
+        ("word_1.png", "Tiredness", None), ("word_2.png", '"JOINT"', None), ("word_3.png", "a, b", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, content, expected_format, expected",
+    [
+        ("gt.txt", "img/1.png\tHello World\tHello,World world\nimg/2.png\tx\n", "tsv",
+         [("img/1.png", "Hello World", ["Hello", "World", "world"]), ("img/2.png", "x", None)]),
+        ("gt.txt", "img/1.png Hello World\nimg/2.png \"quoted\"\n", "space",
+         [("img/1.png", "Hello World", None), ("img/2.png", "quoted", None)]),
+        ("labels.csv", 'file_name,text,lexicon\n1.png,"Hi, there","hi there"\n2.png,ok,\n', "csv",
+         [("1.png", "Hi, there", ["hi", "there"]), ("2.png", "ok", [])]),
+        ("gt.txt", "1.jpg,Hello\n2.jpg,World\n", "csv", [("1.jpg", "Hello", None), ("2.jpg", "World", None)]),
+    ],
+)
+def test_parse_ground_truth_formats(tmp_path, name, content, expected_format, expected):
+    gt = tmp_path / name
+    gt.write_text(content, encoding="utf-8")
+    with open(gt, encoding="utf-8") as handle:
+        assert detect_gt_format(gt, handle.readline().rstrip("\n")) == expected_format
+    assert [(e.path, e.text, e.lexicon) for e in parse_gt_file(gt)] == expected
+
+
+def test_parse_ground_truth_errors(tmp_path):
+    gt = tmp_path / "gt.txt"
+    gt.write_text('word_1.png, "ok"\nno label here\n')
+    with pytest.raises(ValueError, match="gt.txt:2"):
+        parse_gt_file(gt, "icdar")
+    gt.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        parse_gt_file(gt)
+    with pytest.raises(ValueError, match="gt_format"):
+        parse_gt_file(gt, "xml")
+
+
+def test_crops_folder_with_lexicon_files_and_errors(tmp_path):
+    crops = tmp_path / "svt"
+    _write_crops(crops, ["one", "two"], ["word_1.png one\n", "word_2.png two\n"])
+    (crops / "lex").mkdir()
+    (crops / "lex" / "word_1.txt").write_text("one, won\nton")
+    dataset = load_evaluation_dataset(str(crops))
+    assert dataset["text"] == ["one", "two"] and dataset["path"] == ["word_1.png", "word_2.png"]
+    assert dataset["lexicon"] == [["one", "won", "ton"], []]
+    assert isinstance(dataset[0]["image"], PIL.Image.Image)
+    assert load_crops_folder(crops / "gt.txt", max_samples=1)["text"] == ["one"]  # the gt file itself works too
+
+    (crops / "gt.txt").write_text("word_1.png one\nword_9.png nine\n")
+    with pytest.raises(ValueError, match=r"1 image\(s\).*word_9.png"):
+        load_crops_folder(crops)
+    with pytest.raises(ValueError, match="No ground-truth file"):
+        load_crops_folder(crops / "lex")
+
+
+def test_datasets_formats_are_standardised(tmp_path):
+    images = [render_word("ab"), render_word("cd")]
+    dataset = datasets.Dataset.from_dict({"img": images, "label": ["Ab", "cD"], "text": ["x", "y"]})
+    dataset = dataset.cast_column("img", datasets.Image())
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    loaded = load_evaluation_dataset(str(tmp_path / "saved"), text_column="label")
+    assert loaded.column_names[:2] == ["image", "text"] and loaded["text"] == ["Ab", "cD"]
+
+    dataset.to_parquet(str(tmp_path / "set.parquet"))
+    assert load_evaluation_dataset(str(tmp_path / "set.parquet"), max_samples=1)["text"] == ["x"]
+
+    folder = tmp_path / "imagefolder"
+    folder.mkdir()
+    for index, image in enumerate(images):
+        image.save(folder / f"{index}.png")
+    (folder / "metadata.csv").write_text("file_name,text\n0.png,Ab\n1.png,cD\n")
+    assert sorted(load_evaluation_dataset(str(folder), cache_dir=str(tmp_path / "cache"))["text"]) == ["Ab", "cD"]
+
+    with pytest.raises(ValueError, match="no text column 'missing'"):
+        load_evaluation_dataset(str(tmp_path / "set.parquet"), text_column="missing")
+    dataset.remove_columns(["label", "text"]).add_column("caption", ["a", "b"]).to_parquet(str(tmp_path / "bad.parquet"))
+    with pytest.raises(ValueError, match="which column holds the text"):
+        load_evaluation_dataset(str(tmp_path / "bad.parquet"))
+
+
+def test_lmdb_benchmark(tmp_path):
+    pytest.importorskip("lmdb")
+    from hf_crnn.lmdb_dataset import write_lmdb_dataset
+
+    samples = [{"image": render_word(word), "text": word} for word in ("Tiredness", "42")]
+    write_lmdb_dataset(samples, tmp_path / "IIIT5k_3000")
+    dataset = load_evaluation_dataset(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    assert dataset["text"] == ["Tiredness", "42"]
+    assert dataset["path"] == ["IIIT5k_3000/image-000000001", "IIIT5k_3000/image-000000002"]
+
+    # A folder of several databases (clovaai's evaluation/) stands for each of them: one result row per benchmark.
+    write_lmdb_dataset(samples[:1], tmp_path / "SVT")
+    assert expand_sources([str(tmp_path), "synthetic"]) == [
+        str(tmp_path / "IIIT5k_3000"), str(tmp_path / "SVT"), "synthetic",
+    ]
+    assert load_evaluation_dataset(str(tmp_path / "SVT"), cache_dir=str(tmp_path / "cache"))["path"] == [
+        "image-000000001"
+    ]
+
+
+def test_synthetic_lexicons_hold_the_label_and_distinct_distractors():
+    words = ["alpha", "beta", "gamma", "delta", "Brie's", "ALPHA"]
+    lexicons = synthetic_lexicons(["Alpha", "zeta"], words, size=4, seed=3)
+    assert lexicons == synthetic_lexicons(["Alpha", "zeta"], words, size=4, seed=3)  # reproducible
+    for label, lexicon in zip(["Alpha", "zeta"], lexicons):
+        assert len(lexicon) == 4 and label in lexicon
+        assert "Brie's" not in lexicon  # a 36-character model cannot spell it
+        assert [word.lower() for word in lexicon].count(label.lower()) == 1
+
+
+# ---- peers ---------------------------------------------------------------------------------------------------------
+
+
+class _EchoRecognizer(compare_peers.Recognizer):
+    name = "echo"
+
+    def recognize(self, images):
+        return [f"w{image.width}" for image in images], [1.0] * len(images)
+
+
+def test_peer_harness_skips_missing_tesseract_and_ppocr(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    tesseract = compare_peers.TesseractRecognizer()
+    with pytest.raises(compare_peers.RecognizerUnavailable, match="apt-get install -y tesseract-ocr"):
+        tesseract.load()
+    images = [PIL.Image.new("RGB", (10, 32)), PIL.Image.new("RGB", (12, 32))]
+    dataset = datasets.Dataset.from_dict({"image": images, "text": ["w10", "W12!"]}).cast_column("image", datasets.Image())
+    rows = compare_peers.compare(
+        [_EchoRecognizer(), tesseract, compare_peers.PPOCRRecognizer(None)], [("tiny", dataset)]
+    )
+    echo, skipped_tesseract, skipped_ppocr = rows
+    assert echo["protocol_accuracy"] == 1.0 and echo["exact_accuracy"] == 0.5
+    assert "tesseract-ocr" in skipped_tesseract["skipped"]
+    assert "--ppocr_model" in skipped_ppocr["skipped"]
+    table = compare_peers.format_rows(rows)
+    assert table[1][1].endswith("skipped (see notes)") and table[1][2:] == ["—"] * 6
+
+
+def test_ppocr_recognizer_glue(tmp_path):
+    with pytest.raises(compare_peers.RecognizerUnavailable, match="cannot load"):
+        compare_peers.PPOCRRecognizer(str(tmp_path / "nowhere")).load()
+
+    class StubProcessor:
+        def __call__(self, images, return_tensors):
+            return {"pixel_values": [image.width for image in images]}
+
+        def post_process_text_recognition(self, outputs):
+            return [{"text": f"w{width}", "score": 0.5} for width in outputs]
+
+    recognizer = compare_peers.PPOCRRecognizer("unused", batch_size=2)
+    recognizer.image_processor, recognizer.model = StubProcessor(), lambda pixel_values: pixel_values
+    images = [PIL.Image.new("RGB", (width, 10)) for width in (30, 10, 20)]
+    assert recognizer.recognize(images) == (["w30", "w10", "w20"], [0.5, 0.5, 0.5])  # input order kept
+
+
+def test_parse_tesseract_tsv():
+    header = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+    rows = [
+        "1\t1\t0\t0\t0\t0\t0\t0\t10\t10\t-1\t",
+        "5\t1\t1\t1\t1\t1\t0\t0\t5\t5\t90.0\tHello",
+        "5\t1\t1\t1\t1\t2\t5\t0\t5\t5\t50.0\tthere",
+        "1\t2\t0\t0\t0\t0\t0\t0\t10\t10\t-1\t",
+        "5\t3\t1\t1\t1\t1\t0\t0\t5\t5\t20.0\t\"x",
+    ]
+    texts, confidences = compare_peers.parse_tesseract_tsv(header + "\n".join(rows) + "\n", 3)
+    assert texts == ["Hello there", "", '"x'] and confidences == pytest.approx([0.7, 0.0, 0.2])
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract not installed")
+def test_tesseract_reads_rendered_words():
+    recognizer = compare_peers.TesseractRecognizer()
+    recognizer.load()
+    texts, confidences = recognizer.recognize([render_word("hello"), render_word("World")])
+    assert [normalize_text(text) for text in texts] == ["hello", "world"] and all(0 < c <= 1 for c in confidences)
+
+
+def test_discover_benchmarks(tmp_path):
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "gt.txt").write_text("x")
+    _write_crops(tmp_path / "real" / "IC13", ["a"], ['word_1.png, "a"\n'])
+    (tmp_path / "lmdb" / "SVT").mkdir(parents=True)
+    (tmp_path / "lmdb" / "SVT" / "data.mdb").write_bytes(b"")
+    found = compare_peers.discover_benchmarks(tmp_path)
+    assert found == [str(tmp_path / "lmdb" / "SVT"), str(tmp_path / "real" / "IC13")]
+    assert compare_peers.discover_benchmarks(tmp_path / "absent") == []
