@@ -7,7 +7,8 @@ global lexicon; writes results.json, results.md, per-dataset mistakes CSVs and a
     python examples/run_evaluation.py --model_name_or_path checkpoints/crnn-synth-en \
         --datasets synthetic path/to/IIIT5K path/to/IC13_857 --output_dir evaluation_results
 
-The same as `hf-crnn evaluate ...`; `--help` lists every argument, docs/evaluation.md explains the output.
+`--model_name_or_path` defaults to the shipped checkpoint `checkpoints/crnn-synth-en`. The same as
+`hf-crnn evaluate ...`; `--help` lists every argument, docs/evaluation.md explains the output.
 """
 
 import sys
@@ -15,4 +16,4 @@ import sys
 from hf_crnn.evaluation import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python examples/run_evaluation.py"))

@@ -23,7 +23,8 @@ Layouts read:
   separated by newlines, commas or spaces.
 * **clovaai / crnn LMDB evaluation sets** (`load_lmdb_benchmark`, through `hf_crnn.lmdb_dataset`).
 * **the built-in synthetic words in held-out fonts** (`load_synthetic_benchmark`), with 50-word per-image lexicons
-  built like the benchmarks' (the label plus distractors).
+  built like the benchmarks' (the label plus distractors). `write_synthetic_crops` writes them as a crops folder
+  (`write_crops_folder`: PNGs, an ICDAR-style `gt.txt`, `lexicons/<stem>.txt`), read back like a real benchmark.
 * **any `datasets` dataset** with an image column and a text column (`save_to_disk` folders, parquet files,
   `imagefolder` folders with a `metadata.csv`/`metadata.jsonl`, or a Hub name when online).
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import json
 import logging
 import os
 import random
@@ -72,6 +74,9 @@ LEXICON_COLUMN = "lexicon"
 # `name, "label"`: the ICDAR word-recognition ground truth. The label is everything between the first and last quote.
 _ICDAR_LINE = re.compile(r'^\s*(?P<path>[^,"]+?)\s*,\s*"(?P<text>.*)"\s*$')
 _WORD_SEPARATORS = re.compile(r"[,\s]+")
+_ICDAR_ESCAPE = re.compile(r'\\(["\\])')
+SYNTHETIC_MANIFEST = "synthetic.json"
+"""File marking a crops folder written by `write_synthetic_crops` (it may be rewritten; other folders never are)."""
 
 
 @dataclass
@@ -183,7 +188,7 @@ def _split_text_lines(lines: list[tuple[int, str]], gt_format: str, source: str)
             match = _ICDAR_LINE.match(line)
             if match is None:
                 raise ValueError(f'{source}:{number}: expected `name, "label"`, got {line!r}.')
-            text = match["text"].replace('\\"', '"').replace("\\\\", "\\")  # \" and \\ escapes
+            text = _ICDAR_ESCAPE.sub(r"\1", match["text"])  # \" and \\ escapes
             split_lines.append((number, match["path"], text, None))
             continue
         fields = line.split("\t") if gt_format == "tsv" else line.strip().split(None, 1)
@@ -255,7 +260,8 @@ def load_crops_folder(
     missing = [entry.path for entry, image_path in zip(entries, image_paths) if not os.path.isfile(image_path)]
     if missing:
         raise ValueError(
-            f"{len(missing)} image(s) listed in {str(gt_file)!r} do not exist under {str(folder)!r}, e.g. {missing[:3]}."
+            f"{len(missing)} image(s) listed in {str(gt_file)!r} do not exist under {str(folder)!r}, "
+            f"e.g. {missing[:3]}."
         )
 
     lexicon_dir = Path(lexicon_dir) if lexicon_dir is not None else _find_lexicon_dir(folder)
@@ -326,6 +332,15 @@ def synthetic_lexicons(labels: Sequence[str], words: Sequence[str], size: int, s
     return lexicons
 
 
+def held_out_font_families() -> list[str]:
+    """The font families the synthetic benchmark renders in: those `hf_crnn.synthetic` holds out of training
+    (`fonts="eval"`) among the fonts installed here. The split depends on which families are installed, so a report
+    should name them: a checkpoint trained on a machine with other fonts may have been trained on some of these."""
+    from .synthetic import select_fonts
+
+    return sorted({font.family for font in select_fonts("eval")})
+
+
 def load_synthetic_benchmark(
     num_samples: int = 500,
     seed: int = DEFAULT_SYNTHETIC_SEED,
@@ -347,6 +362,102 @@ def load_synthetic_benchmark(
         lexicons = synthetic_lexicons(dataset["text"], load_word_list(), lexicon_size, seed)
         dataset = dataset.add_column(LEXICON_COLUMN, lexicons)
     return dataset
+
+
+def icdar_line(path: str, text: str) -> str:
+    """One ICDAR ground-truth line, `path, "label"`, with `\\` and `"` in the label escaped (as `parse_gt_file`
+    reads them back)."""
+    if "," in path or '"' in path or "\n" in path or "\n" in text or "\r" in text:
+        raise ValueError(f"Cannot write {path!r} / {text!r} as an ICDAR ground-truth line (comma, quote or newline).")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{path}, "{escaped}"\n'
+
+
+def write_crops_folder(dataset, folder: str | os.PathLike) -> Path:
+    """
+    Writes a dataset (`image`, `text`, optional `lexicon`) as a benchmark crops folder, the layout
+    `load_crops_folder` reads: `word_<n>.png` (n from 1), an ICDAR-style `gt.txt` (`word_1.png, "label"`), and, when
+    there are lexicons, `lexicons/word_<n>.txt` (one word per line; images with an empty lexicon get no file).
+
+    Args:
+        dataset: A `datasets.Dataset` (or any sequence of such dicts).
+        folder: Where to write; created if missing. Existing files of the same names are overwritten.
+
+    Returns:
+        The path of the ground-truth file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lexicon_dir = folder / LEXICON_DIR_NAMES[0]
+    lines = []
+    for number, sample in enumerate(dataset, start=1):
+        name = f"word_{number}.png"
+        sample["image"].save(folder / name)
+        lines.append(icdar_line(name, sample["text"]))
+        if sample.get(LEXICON_COLUMN):
+            lexicon_dir.mkdir(exist_ok=True)
+            (lexicon_dir / f"word_{number}.txt").write_text("\n".join(sample[LEXICON_COLUMN]) + "\n", encoding="utf-8")
+    if not lines:
+        raise ValueError("Cannot write an empty dataset as a crops folder.")
+    gt_file = folder / GT_FILE_NAMES[0]
+    gt_file.write_text("".join(lines), encoding="utf-8")
+    return gt_file
+
+
+def write_synthetic_crops(
+    folder: str | os.PathLike,
+    num_samples: int = 500,
+    seed: int = DEFAULT_SYNTHETIC_SEED,
+    lexicon_size: int | None = DEFAULT_SYNTHETIC_LEXICON_SIZE,
+    cache_dir: str | None = None,
+) -> Path:
+    """
+    Writes the synthetic held-out-font benchmark (`load_synthetic_benchmark`) as a crops folder
+    (`write_crops_folder`), so it is read back through the same loader as a real benchmark, and every recognizer
+    of a comparison reads the same PNG files. A `synthetic.json` in the folder records how it was made.
+
+    The folder must be new, empty, or one this function wrote before. A folder written with the same arguments,
+    fonts and word list (the generator's fingerprint) is kept as it is; one written otherwise is replaced.
+
+    Returns:
+        The folder.
+
+    Raises:
+        `ValueError`: the folder holds other files.
+    """
+    import shutil
+
+    from .synthetic import SyntheticTextGenerator
+
+    folder = Path(folder)
+    manifest = {
+        "source": SYNTHETIC_SOURCE,
+        "fonts": "eval",
+        "num_samples": num_samples,
+        "seed": seed,
+        "lexicon_size": lexicon_size or 0,
+        "font_families": held_out_font_families(),
+        "generator_fingerprint": SyntheticTextGenerator(seed=seed, fonts="eval").fingerprint(),
+    }
+    manifest_file = folder / SYNTHETIC_MANIFEST
+    if folder.exists():
+        if not folder.is_dir():
+            raise ValueError(f"{str(folder)!r} exists and is not a folder: cannot write the synthetic crops there.")
+        if manifest_file.is_file():
+            written = json.loads(manifest_file.read_text(encoding="utf-8"))
+            if {key: written.get(key) for key in manifest} == manifest and find_gt_file(folder) is not None:
+                return folder
+            shutil.rmtree(folder)
+        elif any(folder.iterdir()):
+            raise ValueError(
+                f"{str(folder)!r} is not empty and was not written by write_synthetic_crops (no {SYNTHETIC_MANIFEST}): "
+                "choose a new or empty folder for the synthetic crops."
+            )
+    dataset = load_synthetic_benchmark(num_samples, seed, lexicon_size, cache_dir=cache_dir)
+    write_crops_folder(dataset, folder)
+    manifest["font_files"] = sorted(set(dataset["font"]))
+    manifest_file.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return folder
 
 
 def _pick_column(dataset, requested: str | None, candidates: Sequence[str], what: str, required: bool = True):
@@ -378,7 +489,8 @@ def standardize_columns(dataset, image_column=None, text_column=None, lexicon_co
     image = _pick_column(dataset, image_column, IMAGE_COLUMN_NAMES, "image")
     text = _pick_column(dataset, text_column, TEXT_COLUMN_NAMES, "text")
     lexicon = _pick_column(dataset, lexicon_column, (LEXICON_COLUMN,), "lexicon", required=False)
-    renames = {old: new for old, new in ((image, "image"), (text, "text"), (lexicon, LEXICON_COLUMN)) if old and old != new}
+    pairs = ((image, "image"), (text, "text"), (lexicon, LEXICON_COLUMN))
+    renames = {old: new for old, new in pairs if old and old != new}
     # A column already named like a target of the renaming (e.g. an unused `text` when labels are in `label`) goes.
     clashing = [new for old, new in renames.items() if new in dataset.column_names and new not in renames]
     dataset = dataset.remove_columns(clashing).rename_columns(renames)
@@ -426,6 +538,11 @@ def _select_split(dataset, split: str | None, source: str):
     return dataset[split]
 
 
+def synthetic_display_name(seed: int = DEFAULT_SYNTHETIC_SEED) -> str:
+    """The name of the synthetic held-out-font set in result tables."""
+    return f"{SYNTHETIC_SOURCE} (held-out fonts, seed {seed})"
+
+
 def dataset_display_name(source: str) -> str:
     """A short name for a dataset source: the folder or file name, or `synthetic`."""
     if source == SYNTHETIC_SOURCE:
@@ -447,6 +564,7 @@ def load_evaluation_dataset(
     num_synthetic_samples: int = 500,
     synthetic_seed: int = DEFAULT_SYNTHETIC_SEED,
     synthetic_lexicon_size: int | None = DEFAULT_SYNTHETIC_LEXICON_SIZE,
+    synthetic_crops_dir: str | os.PathLike | None = None,
     cache_dir: str | None = None,
 ):
     """
@@ -454,7 +572,9 @@ def load_evaluation_dataset(
 
     `source` is, checked in this order:
 
-    1. `"synthetic"`: `num_synthetic_samples` synthetic words in held-out fonts (`load_synthetic_benchmark`);
+    1. `"synthetic"`: `num_synthetic_samples` synthetic words in held-out fonts (`load_synthetic_benchmark`); with
+       `synthetic_crops_dir`, they are first written there as a crops folder (`write_synthetic_crops`) and read
+       back with `load_crops_folder`, like a real benchmark;
     2. a `datasets.save_to_disk` folder (a `DatasetDict` needs `split` unless it has one split);
     3. a folder holding LMDB database(s) (`load_lmdb_benchmark`);
     4. a crops folder with a ground-truth file, or the ground-truth file itself (`load_crops_folder`);
@@ -472,7 +592,11 @@ def load_evaluation_dataset(
     path = Path(source)
     if source == SYNTHETIC_SOURCE:
         count = min(num_synthetic_samples, max_samples) if max_samples else num_synthetic_samples
-        dataset = load_synthetic_benchmark(count, synthetic_seed, synthetic_lexicon_size, cache_dir=cache_dir)
+        if synthetic_crops_dir is not None:
+            write_synthetic_crops(synthetic_crops_dir, count, synthetic_seed, synthetic_lexicon_size, cache_dir)
+            dataset = load_crops_folder(synthetic_crops_dir)
+        else:
+            dataset = load_synthetic_benchmark(count, synthetic_seed, synthetic_lexicon_size, cache_dir=cache_dir)
     elif path.is_dir() and _is_saved_dataset(path):
         dataset = _select_split(datasets.load_from_disk(str(path)), split, source)
     elif path.is_dir() and _holds_lmdb(path):
@@ -509,12 +633,15 @@ __all__ = [
     "DEFAULT_SYNTHETIC_SEED",
     "GT_FILE_NAMES",
     "GT_FORMATS",
+    "SYNTHETIC_MANIFEST",
     "SYNTHETIC_SOURCE",
     "GroundTruthEntry",
     "dataset_display_name",
     "detect_gt_format",
     "expand_sources",
     "find_gt_file",
+    "held_out_font_families",
+    "icdar_line",
     "load_crops_folder",
     "load_evaluation_dataset",
     "load_lmdb_benchmark",
@@ -522,5 +649,8 @@ __all__ = [
     "parse_gt_file",
     "split_words",
     "standardize_columns",
+    "synthetic_display_name",
     "synthetic_lexicons",
+    "write_crops_folder",
+    "write_synthetic_crops",
 ]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import platform
 import re
@@ -58,13 +59,18 @@ from .benchmark_datasets import (
     SYNTHETIC_SOURCE,
     dataset_display_name,
     expand_sources,
+    held_out_font_families,
     load_evaluation_dataset,
+    synthetic_display_name,
 )
 from .decoding import Lexicon, load_lexicon
 from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_CHECKPOINT = os.path.join("checkpoints", "crnn-synth-en")
+"""The shipped checkpoint, relative to the working directory or to the repository root (an editable install)."""
+REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GLOBAL_LEXICON = "/usr/share/dict/words"
 NO_LEXICON = "none"
 PER_IMAGE_LEXICON = "per-image lexicon"
@@ -80,7 +86,10 @@ MISTAKE_FIELDS = ("decoding", "index", "path", "label", "prediction", "confidenc
 class EvaluationArguments:
     """Arguments of `hf-crnn evaluate` / `examples/run_evaluation.py`."""
 
-    model_name_or_path: str = field(metadata={"help": "Checkpoint folder (or Hub id when online)."})
+    model_name_or_path: str = field(
+        default=DEFAULT_CHECKPOINT,
+        metadata={"help": f"Checkpoint folder (or Hub id when online); default the shipped {DEFAULT_CHECKPOINT}."},
+    )
     datasets: list[str] = field(
         default_factory=lambda: [SYNTHETIC_SOURCE],
         metadata={
@@ -100,6 +109,13 @@ class EvaluationArguments:
     synthetic_lexicon_size: int = field(
         default=DEFAULT_SYNTHETIC_LEXICON_SIZE,
         metadata={"help": "Words per image in the 'synthetic' set's lexicons (label + distractors; 0: none)."},
+    )
+    synthetic_crops_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Write the 'synthetic' set there as a crops folder (PNGs, gt.txt, lexicons/) and evaluate it from "
+            "there, through the same loader as a real benchmark (a new or empty folder, or one written before)."
+        },
     )
     global_lexicons: list[str] = field(
         default_factory=lambda: [DEFAULT_GLOBAL_LEXICON],
@@ -128,6 +144,8 @@ class EvaluationArguments:
             raise ValueError(f"--gt_format must be one of {GT_FORMATS}, got {self.gt_format!r}.")
         if not self.datasets:
             raise ValueError("--datasets needs at least one dataset.")
+        if self.synthetic_crops_dir is not None and SYNTHETIC_SOURCE not in self.datasets:
+            raise ValueError(f"--synthetic_crops_dir writes the '{SYNTHETIC_SOURCE}' set: add it to --datasets.")
 
 
 # ---- decodings -----------------------------------------------------------------------------------------------------
@@ -305,10 +323,32 @@ class Predictions:
     decoding_seconds: float = 0.0
 
 
+def resolve_checkpoint(model_name_or_path: str) -> str:
+    """
+    The folder or Hub id to load: `model_name_or_path` itself, except that the default `DEFAULT_CHECKPOINT` is
+    also looked for under the repository root when the working directory has none.
+
+    Raises:
+        `ValueError`: the default checkpoint is in neither place (it has not been trained or downloaded yet).
+    """
+    if model_name_or_path != DEFAULT_CHECKPOINT or os.path.isdir(model_name_or_path):
+        return model_name_or_path
+    in_repository = REPO_ROOT / DEFAULT_CHECKPOINT
+    if in_repository.is_dir():
+        return str(in_repository)
+    places = " and ".join(dict.fromkeys([os.getcwd(), str(REPO_ROOT)]))
+    raise ValueError(
+        f"The default checkpoint {DEFAULT_CHECKPOINT} does not exist (looked in {places}): pass "
+        "--model_name_or_path with a checkpoint folder."
+    )
+
+
 def load_model_and_processor(model_name_or_path: str, device: str = "auto", trust_remote_code: bool = False):
-    """The checkpoint's model (in eval mode, on `device`) and processor, through the Auto classes."""
+    """The checkpoint's model (in eval mode, on `device`) and processor, through the Auto classes
+    (`model_name_or_path` goes through `resolve_checkpoint`)."""
     from transformers import AutoModelForTextRecognition, AutoProcessor
 
+    model_name_or_path = resolve_checkpoint(model_name_or_path)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForTextRecognition.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
@@ -405,7 +445,10 @@ class DatasetReport:
 
     def curves(self) -> dict:
         return {
-            name: {"accuracy_by_length": accuracy_by_length(records), "accuracy_by_confidence": accuracy_by_confidence(records)}
+            name: {
+                "accuracy_by_length": accuracy_by_length(records),
+                "accuracy_by_confidence": accuracy_by_confidence(records),
+            }
             for name, records in self.records.items()
         }
 
@@ -439,7 +482,8 @@ def build_report(
                 for label, lexicon in zip(normalized_references, lexicons)
             ) / len(references)
             if not all(have):
-                notes.append(f"{len(have) - sum(have)} image(s) have no lexicon: decoded greedily in '{decoding.name}'.")
+                missing = len(have) - sum(have)
+                notes.append(f"{missing} image(s) have no lexicon: decoded greedily in '{decoding.name}'.")
         elif decoding.lexicon is not None:
             words = {normalize_text(word) for word in decoding.lexicon.words}
             row["lexicon_size"] = len(decoding.lexicon)
@@ -449,7 +493,9 @@ def build_report(
     return DatasetReport(name, source, len(references), rows, records, notes)
 
 
-def evaluate_dataset(model, processor, dataset, decodings: Sequence[Decoding], name: str, source: str, batch_size: int = 32):
+def evaluate_dataset(
+    model, processor, dataset, decodings: Sequence[Decoding], name: str, source: str, batch_size: int = 32
+):
     """Runs `predict` over a standardised dataset (`image`, `text`, optional `lexicon`, `path`) chunk by chunk and
     returns its `DatasetReport`. Decodings needing per-image lexicons are dropped when the dataset has none."""
     references = list(dataset["text"])
@@ -534,9 +580,18 @@ def write_mistakes_csv(report: DatasetReport, path: str | os.PathLike) -> int:
     return count
 
 
-def plot_accuracy(report: DatasetReport, path: str | os.PathLike) -> str:
-    """Draws accuracy against label length and against a confidence threshold (matplotlib when installed, else a
-    plain PIL drawing). Returns the backend used."""
+@dataclass
+class _Panel:
+    """One chart of the accuracy plot: lines (`{label: (xs, ys)}`, ys in [0, 1]) and optional grey count bars."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    series: dict
+    bars: tuple[list, list] | None = None  # (xs, counts), drawn on their own axis ("images")
+
+
+def _accuracy_panels(report: DatasetReport) -> list[_Panel]:
     curves = report.curves()
     length_series = {
         name: ([p["length"] for p in c["accuracy_by_length"]], [p["accuracy"] for p in c["accuracy_by_length"]])
@@ -548,10 +603,29 @@ def plot_accuracy(report: DatasetReport, path: str | os.PathLike) -> str:
         threshold_series[f"{name}: accuracy"] = ([p["threshold"] for p in kept], [p["accuracy"] for p in kept])
         points = c["accuracy_by_confidence"]
         threshold_series[f"{name}: share kept"] = ([p["threshold"] for p in points], [p["coverage"] for p in points])
-    panels = [
-        (f"{report.name}: protocol accuracy by label length", "label length (characters of 0-9a-z)", length_series),
-        ("accuracy when rejecting below a confidence", "confidence threshold", threshold_series),
+    counts = next(iter(curves.values()))["accuracy_by_length"] if curves else []
+    return [
+        _Panel(
+            f"{report.name}: protocol accuracy by label length",
+            "label length (characters of 0-9a-z); grey bars: images",
+            "accuracy",
+            length_series,
+            bars=([p["length"] for p in counts], [p["num_samples"] for p in counts]),
+        ),
+        _Panel(
+            "rejecting predictions below a confidence threshold",
+            "confidence threshold",
+            "accuracy of the kept (solid) / share kept (dashed)",
+            threshold_series,
+        ),
     ]
+
+
+def plot_accuracy(report: DatasetReport, path: str | os.PathLike) -> str:
+    """Draws accuracy against label length (with the number of images per length) and, per decoding, the accuracy
+    and share of images kept when predictions below a confidence threshold are rejected. Uses matplotlib when
+    installed, else a plain PIL drawing. Returns the backend used (`"matplotlib"` or `"pil"`)."""
+    panels = _accuracy_panels(report)
     try:
         import matplotlib
 
@@ -560,20 +634,21 @@ def plot_accuracy(report: DatasetReport, path: str | os.PathLike) -> str:
     except ImportError:
         _plot_with_pil(panels, path)
         return "pil"
-    figure, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    for axis, (title, xlabel, series) in zip(axes, panels):
-        for index, (label, (xs, ys)) in enumerate(series.items()):
-            style = "--" if label.endswith("share kept") else "-"
-            axis.plot(xs, ys, style, marker="o", markersize=3, color=f"C{index // 2 if axis is axes[1] else index}", label=label)
-        axis.set(title=title, xlabel=xlabel, ylabel="accuracy", ylim=(-0.02, 1.02))
+    figure, axes = plt.subplots(1, len(panels), figsize=(13, 4.8))
+    for axis, panel in zip(axes, panels):
+        for index, (label, (xs, ys)) in enumerate(panel.series.items()):
+            dashed = label.endswith("share kept")
+            color = f"C{index // 2}" if panel.bars is None else f"C{index}"  # a decoding's two curves share a colour
+            axis.plot(xs, ys, "--" if dashed else "-", marker="o", markersize=3, color=color, label=label)
+        axis.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel, ylim=(-0.02, 1.02))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    counts = curves[next(iter(curves))]["accuracy_by_length"]
-    twin = axes[0].twinx()
-    twin.bar([p["length"] for p in counts], [p["num_samples"] for p in counts], color="0.85", zorder=0)
-    twin.set_ylabel("images")
-    axes[0].set_zorder(twin.get_zorder() + 1)
-    axes[0].patch.set_visible(False)
+        if panel.bars is not None:
+            twin = axis.twinx()
+            twin.bar(*panel.bars, color="0.85", zorder=0)
+            twin.set_ylabel("images")
+            axis.set_zorder(twin.get_zorder() + 1)
+            axis.patch.set_visible(False)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -583,38 +658,76 @@ def plot_accuracy(report: DatasetReport, path: str | os.PathLike) -> str:
 _PIL_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
-def _plot_with_pil(panels, path) -> None:
-    """Line charts with PIL only (no matplotlib): axes, 0-1 grid, one polyline per series, a legend."""
+def _x_ticks(values: Sequence[float]) -> list[float]:
+    """Tick positions: every integer (thinned to at most 16) for integer data, else multiples of a round step
+    (0.1, 0.2, 0.5, 1, 2, 5, ...) giving at most 6 ticks."""
+    low, high = min(values), max(values)
+    if all(float(value).is_integer() for value in values):
+        step = max(1, math.ceil((high - low + 1) / 16))
+        return list(range(int(low), int(high) + 1, step))
+    span = max(high - low, 1e-9)
+    step = next(
+        base * 10.0**exponent
+        for exponent in range(math.floor(math.log10(span)) - 1, math.floor(math.log10(span)) + 2)
+        for base in (1, 2, 5)
+        if span / (base * 10.0**exponent) <= 5
+    )
+    first = math.ceil(low / step - 1e-9)
+    return [round(index * step, 10) for index in range(first, math.floor(high / step + 1e-9) + 1)]
+
+
+def _plot_with_pil(panels: Sequence[_Panel], path) -> None:
+    """The charts with PIL only (no matplotlib): axes, ticks, 0-1 grid, grey count bars, one polyline per series
+    (dashed for the shares kept, in the colour of their decoding), a legend."""
     from PIL import Image, ImageDraw
 
-    panel_width, height, margin = 560, 420, 50
-    image = Image.new("RGB", (panel_width * len(panels), height), "white")
+    panel_width, height, margin = 600, 440, 55
+    legend_lines = max(len(panel.series) for panel in panels)
+    image = Image.new("RGB", (panel_width * len(panels), height + 14 * legend_lines), "white")
     draw = ImageDraw.Draw(image)
-    for panel, (title, xlabel, series) in enumerate(panels):
-        left, right, top, bottom = panel * panel_width + margin, (panel + 1) * panel_width - 15, 30, height - 130
-        all_x = [x for xs, _ in series.values() for x in xs] or [0, 1]
-        x_min, x_max = min(all_x), max(max(all_x), min(all_x) + 1e-9)
+    for number, panel in enumerate(panels):
+        left, right, top, bottom = number * panel_width + margin, (number + 1) * panel_width - 45, 30, height - 90
+        all_x = [x for xs, _ in panel.series.values() for x in xs] + (list(panel.bars[0]) if panel.bars else [])
+        all_x = all_x or [0, 1]
+        x_min, x_max = min(all_x), max(all_x)
+        pad = 0.5 if panel.bars else 0.0  # bars need half a step of room at both ends
+        x_min, x_max = x_min - pad, max(x_max + pad, x_min + 1e-9)
 
         def to_pixel(x, y, left=left, right=right, top=top, bottom=bottom, x_min=x_min, x_max=x_max):
             return (left + (x - x_min) / (x_max - x_min) * (right - left), bottom - y * (bottom - top))
 
-        draw.text((left, 8), title, fill="black")
+        draw.text((left, 8), panel.title, fill="black")
+        if panel.bars:
+            most = max(panel.bars[1]) or 1
+            half = 0.4 * (right - left) / (x_max - x_min)
+            for x, count in zip(*panel.bars):  # the tallest bar at 90% of the height, under the 1.0 grid line
+                x_pixel, y_pixel = to_pixel(x, 0.9 * count / most)
+                draw.rectangle((x_pixel - half, y_pixel, x_pixel + half, bottom), fill=(222, 222, 222))
+            draw.text((right + 4, to_pixel(x_min, 0.9)[1] - 6), f"{most}", fill=(120, 120, 120))
+            draw.text((right + 4, bottom - 10), "0", fill=(120, 120, 120))
+            draw.text((right + 4, (top + bottom) // 2), "images", fill=(120, 120, 120))
         draw.rectangle((left, top, right, bottom), outline="black")
         for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
             _, y = to_pixel(x_min, tick)
-            draw.line((left, y, right, y), fill=(225, 225, 225))
+            draw.line((left, y, right, y), fill=(210, 210, 210))
             draw.text((left - 35, y - 6), f"{tick:.2f}", fill="black")
-        draw.text((left, bottom + 4), f"{x_min:g}", fill="black")
-        draw.text((right - 20, bottom + 4), f"{x_max:g}", fill="black")
-        draw.text(((left + right) // 2 - 60, bottom + 18), xlabel, fill="black")
-        for index, (label, (xs, ys)) in enumerate(series.items()):
-            color = _PIL_COLORS[index % len(_PIL_COLORS)]
+        for tick in _x_ticks(all_x):
+            x, _ = to_pixel(tick, 0)
+            draw.line((x, bottom, x, bottom + 4), fill="black")
+            draw.text((x - 8, bottom + 6), f"{tick:g}", fill="black")
+        draw.text((left, bottom + 22), panel.xlabel, fill="black")
+        draw.text((left, bottom + 36), f"y: {panel.ylabel}", fill="black")
+        for index, (label, (xs, ys)) in enumerate(panel.series.items()):
+            dashed = label.endswith("share kept")
+            color = _PIL_COLORS[(index // 2 if panel.bars is None else index) % len(_PIL_COLORS)]
             points = [to_pixel(x, y) for x, y in zip(xs, ys)]
-            if len(points) > 1:
-                draw.line(points, fill=color, width=2)
+            for segment, (start, end) in enumerate(zip(points, points[1:])):
+                if not dashed or segment % 2 == 0:
+                    draw.line((start, end), fill=color, width=2)
             for x, y in points:
                 draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
-            draw.text((left, bottom + 36 + 14 * index), label, fill=color)
+            style = "dashed" if dashed else "solid"
+            draw.text((left, bottom + 56 + 14 * index), f"{label} ({style})", fill=color)
     image.save(path)
 
 
@@ -657,17 +770,30 @@ def write_reports(reports: Sequence[DatasetReport], output_dir: str | os.PathLik
     return results
 
 
+def describe_machine_load(load: dict | None) -> str:
+    """`{"start": machine_load(), "end": machine_load()}` in words, or `""` when unknown."""
+    start, end = (load or {}).get("start"), (load or {}).get("end")
+    if not start or not end:
+        return ""
+    return (
+        f"Machine load (1-minute average): {start['load_average_1min']} at the start, {end['load_average_1min']} at "
+        f"the end, on {start['cpu_count']} CPU(s)"
+    )
+
+
 def results_markdown(results: dict) -> str:
     """The Markdown report of a `results.json` content: what was run, the table, and the notes."""
     rows = [table_row(dataset["name"], row) for dataset in results["datasets"] for row in dataset["rows"]]
     notes = list(results.get("notes", [])) + [
         f"{dataset['name']}: {note}" for dataset in results["datasets"] for note in dataset["notes"]
     ]
+    load = describe_machine_load(results.get("machine_load"))
     lines = [
         f"# Evaluation of `{results['model']}`",
         "",
         f"- Run: `{results['command']}` on {results['created']}",
         f"- Device: {results['device']} ({results['torch_threads']} torch thread(s)), {results['platform']}",
+        *([f"- {load}"] if load else []),
         (
             "- Protocol accuracy: case-insensitive, only `0-9a-z` kept (the benchmark protocol); exact accuracy: as "
             "written. CER and N.E.D. on protocol-normalised strings. Images/s: preprocessing + forward + that decoding."
@@ -685,13 +811,26 @@ def results_markdown(results: dict) -> str:
 # ---- entry point ----------------------------------------------------------------------------------------------------
 
 
+def machine_load() -> dict | None:
+    """The 1-minute load average and the CPU count (speeds on a busy machine are indicative only); None where the
+    platform has no load average."""
+    try:
+        return {"load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count()}
+    except (AttributeError, OSError):
+        return None
+
+
 def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
     """Runs the evaluation `args` describe, writes the report files, prints the table, returns `results.json`."""
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
-    model, processor = load_model_and_processor(args.model_name_or_path, args.device, args.trust_remote_code)
+    load_at_start = machine_load()
+    model_path = resolve_checkpoint(args.model_name_or_path)
+    model, processor = load_model_and_processor(model_path, args.device, args.trust_remote_code)
     global_decodings, notes = global_lexicon_decodings(args.global_lexicons, processor, args.lexicon_delta)
-    decodings = [lexicon_free_decoding(args.beam_width), per_image_lexicon_decoding(args.lexicon_delta), *global_decodings]
+    decodings = [
+        lexicon_free_decoding(args.beam_width), per_image_lexicon_decoding(args.lexicon_delta), *global_decodings
+    ]
     reports = []
     for source in expand_sources(args.datasets):
         dataset = load_evaluation_dataset(
@@ -706,19 +845,25 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
             num_synthetic_samples=args.num_synthetic_samples,
             synthetic_seed=args.synthetic_seed,
             synthetic_lexicon_size=args.synthetic_lexicon_size,
+            synthetic_crops_dir=args.synthetic_crops_dir,
             cache_dir=args.cache_dir,
         )
         name = dataset_display_name(source)
         if source == SYNTHETIC_SOURCE:
-            name = f"synthetic (held-out fonts, seed {args.synthetic_seed})"
+            name = synthetic_display_name(args.synthetic_seed)
+            families = ", ".join(held_out_font_families())
+            notes.append(f"{name}: {len(dataset)} words in the font families held out of training here: {families}.")
+            if args.synthetic_crops_dir is not None:
+                notes.append(f"{name}: written to and read back from the crops folder {args.synthetic_crops_dir}.")
         logger.info("Evaluating on %s (%d images)", name, len(dataset))
         reports.append(evaluate_dataset(model, processor, dataset, decodings, name, source, args.batch_size))
     metadata = {
-        "model": args.model_name_or_path,
+        "model": model_path,
         "command": command or "hf-crnn evaluate",
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": str(model.device),
         "torch_threads": torch.get_num_threads(),
+        "machine_load": {"start": load_at_start, "end": machine_load()},
         "platform": f"Python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}",
         "arguments": asdict(args),
         "notes": notes,
@@ -729,22 +874,26 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`hf-crnn evaluate ARGS` / `python examples/run_evaluation.py ARGS`. Returns the exit code (2: bad input)."""
+def main(argv: Sequence[str] | None = None, prog: str = "hf-crnn evaluate") -> int:
+    """
+    `hf-crnn evaluate ARGS` / `python examples/run_evaluation.py ARGS`. Returns the exit code (2: bad input).
+
+    `prog` names the command in `--help`, in error messages and in the command line the reports record.
+    """
     from transformers import HfArgumentParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(
         EvaluationArguments,
-        prog="hf-crnn evaluate",
+        prog=prog,
         description="Evaluates a CRNN checkpoint: protocol and exact word accuracy, CER, N.E.D., confidence and "
         "speed, lexicon-free and with lexicons; see docs/evaluation.md.",
     )
     try:
         (args,) = parser.parse_args_into_dataclasses(args=argv)
-        evaluate(args, command=shlex.join(["hf-crnn", "evaluate", *argv]))
+        evaluate(args, command=" ".join([prog, shlex.join(argv)]).strip())
     except (ValueError, OSError) as error:  # bad arguments or data, a checkpoint or file that cannot be read
-        print(f"hf-crnn evaluate: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     return 0
 
@@ -755,6 +904,7 @@ if __name__ == "__main__":
 
 __all__ = [
     "CONFIDENCE_THRESHOLDS",
+    "DEFAULT_CHECKPOINT",
     "DEFAULT_GLOBAL_LEXICON",
     "DatasetReport",
     "Decoding",
@@ -763,16 +913,19 @@ __all__ = [
     "accuracy_by_confidence",
     "accuracy_by_length",
     "build_report",
+    "describe_machine_load",
     "evaluate",
     "evaluate_dataset",
     "global_lexicon_decodings",
     "lexicon_free_decoding",
     "load_model_and_processor",
+    "machine_load",
     "main",
     "markdown_table",
     "per_image_lexicon_decoding",
     "plot_accuracy",
     "predict",
+    "resolve_checkpoint",
     "results_markdown",
     "sample_records",
     "score_predictions",

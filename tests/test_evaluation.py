@@ -16,12 +16,16 @@ from conftest import render_word
 
 from hf_crnn import evaluation
 from hf_crnn.benchmark_datasets import (
+    SYNTHETIC_MANIFEST,
     detect_gt_format,
     expand_sources,
+    icdar_line,
     load_crops_folder,
     load_evaluation_dataset,
     parse_gt_file,
     synthetic_lexicons,
+    write_crops_folder,
+    write_synthetic_crops,
 )
 from hf_crnn.decoding import Lexicon
 from hf_crnn.evaluation import (
@@ -52,6 +56,22 @@ compare_peers = _load_compare_peers()
 
 
 # ---- scoring -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Hello, World!", "helloworld"),  # case folded, punctuation and spaces dropped
+        ("CAFÉ", "caf"),  # accented letters are outside 0-9a-z
+        ("I-95", "i95"),
+        ('"JOINT"', "joint"),
+        ("...", ""),
+        ("Straße", "strae"),  # lowercased, not case-folded ("ss"), as the benchmark scripts do
+        ("", ""),
+    ],
+)
+def test_protocol_normalisation(text, expected):
+    assert normalize_text(text) == expected
 
 
 def test_score_predictions_protocol_against_hand_computed_values():
@@ -192,6 +212,7 @@ def test_main_end_to_end(tmp_path, checkpoint_dir, capsys):
             "--model_name_or_path", str(checkpoint_dir),
             "--datasets", str(crops), "synthetic",
             "--num_synthetic_samples", "3", "--synthetic_lexicon_size", "5",
+            "--synthetic_crops_dir", str(tmp_path / "synthetic-crops"),
             "--global_lexicons", str(word_list), str(tmp_path / "missing-words.txt"),
             "--batch_size", "2", "--output_dir", str(output_dir), "--cache_dir", str(tmp_path / "cache"),
             "--num_threads", "1",
@@ -214,6 +235,26 @@ def test_main_end_to_end(tmp_path, checkpoint_dir, capsys):
         assert (output_dir / dataset["files"]["plot"]).stat().st_size > 0
     assert (output_dir / "results.md").read_text().count("\n| crops |") == 3
     assert "| Dataset | Decoding |" in capsys.readouterr().out
+    # The synthetic words went through a crops folder and back: their paths are the crops' file names.
+    assert (tmp_path / "synthetic-crops" / "gt.txt").read_text().count("\n") == 3
+    assert synthetic_result["rows"][1]["decoding"] == "per-image lexicon"
+    assert synthetic_result["rows"][1]["lexicon_size"] == 5.0
+    assert results["command"].startswith("hf-crnn evaluate --model_name_or_path ")
+    assert set(results["machine_load"]["start"]) == {"load_average_1min", "cpu_count"}
+
+
+def test_default_checkpoint(tmp_path, monkeypatch, checkpoint_dir, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(evaluation, "REPO_ROOT", tmp_path / "repo")
+    code = evaluation.main(["--datasets", "synthetic"], prog="python examples/run_evaluation.py")
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith("python examples/run_evaluation.py: error: The default checkpoint")
+    # Found under the repository root when the working directory has none.
+    (tmp_path / "repo" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(checkpoint_dir, tmp_path / "repo" / evaluation.DEFAULT_CHECKPOINT)
+    expected = str(tmp_path / "repo" / "checkpoints" / "crnn-synth-en")
+    assert evaluation.resolve_checkpoint(evaluation.DEFAULT_CHECKPOINT) == expected
+    assert evaluation.resolve_checkpoint("elsewhere") == "elsewhere"  # other names are left to from_pretrained
 
 
 def test_main_reports_bad_input(tmp_path, checkpoint_dir, capsys):
@@ -221,6 +262,8 @@ def test_main_reports_bad_input(tmp_path, checkpoint_dir, capsys):
     assert code == 2 and "Do not know how to read" in capsys.readouterr().err
     with pytest.raises(ValueError, match="batch_size"):
         evaluation.EvaluationArguments(model_name_or_path="m", batch_size=0)
+    with pytest.raises(ValueError, match="synthetic_crops_dir"):
+        evaluation.EvaluationArguments(datasets=[str(tmp_path)], synthetic_crops_dir=str(tmp_path / "s"))
 
 
 # ---- loaders -------------------------------------------------------------------------------------------------------
@@ -286,6 +329,63 @@ def test_crops_folder_with_lexicon_files_and_errors(tmp_path):
         load_crops_folder(crops / "lex")
 
 
+def test_icdar_lines_round_trip(tmp_path):
+    labels = ['say "hi"', "back\\slash", 'end\\"', "a, b", "plain"]
+    gt = tmp_path / "gt.txt"
+    gt.write_text("".join(icdar_line(f"{i}.png", label) for i, label in enumerate(labels)), encoding="utf-8")
+    assert gt.read_text().splitlines()[0] == '0.png, "say \\"hi\\""'
+    assert [entry.text for entry in parse_gt_file(gt)] == labels
+    with pytest.raises(ValueError, match="ICDAR"):
+        icdar_line("a,b.png", "x")
+
+
+def test_write_crops_folder_reads_back(tmp_path):
+    images = [render_word("Hello"), render_word("42"), render_word("x")]
+    samples = [
+        {"image": images[0], "text": "Hello", "lexicon": ["hello", "help"]},
+        {"image": images[1], "text": "42", "lexicon": []},
+        {"image": images[2], "text": 'x"', "lexicon": ["x"]},
+    ]
+    gt = write_crops_folder(samples, tmp_path / "set")
+    assert gt == tmp_path / "set" / "gt.txt"
+    assert sorted(path.name for path in (tmp_path / "set" / "lexicons").iterdir()) == ["word_1.txt", "word_3.txt"]
+    dataset = load_evaluation_dataset(str(tmp_path / "set"))
+    assert dataset["text"] == ["Hello", "42", 'x"'] and dataset["path"] == ["word_1.png", "word_2.png", "word_3.png"]
+    assert dataset["lexicon"] == [["hello", "help"], [], ["x"]]
+    for image, loaded in zip(images, dataset["image"]):
+        assert list(loaded.convert("L").getdata()) == list(image.getdata())
+    with pytest.raises(ValueError, match="empty dataset"):
+        write_crops_folder([], tmp_path / "none")
+
+
+def test_write_synthetic_crops(tmp_path):
+    folder = tmp_path / "synthetic"
+    write_synthetic_crops(folder, num_samples=3, seed=5, lexicon_size=4, cache_dir=str(tmp_path / "cache"))
+    manifest = json.loads((folder / SYNTHETIC_MANIFEST).read_text())
+    assert manifest["num_samples"] == 3 and manifest["seed"] == 5 and manifest["fonts"] == "eval"
+    from_folder = load_evaluation_dataset(str(folder))
+    direct = load_evaluation_dataset(
+        "synthetic", num_synthetic_samples=3, synthetic_seed=5, synthetic_lexicon_size=4,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    assert from_folder["text"] == direct["text"] and from_folder["lexicon"] == direct["lexicon"]
+    assert all(len(lexicon) == 4 for lexicon in from_folder["lexicon"])
+
+    # The same set again: the folder is kept as it is (a stray file survives).
+    (folder / "stray.txt").write_text("x")
+    write_synthetic_crops(folder, num_samples=3, seed=5, lexicon_size=4, cache_dir=str(tmp_path / "cache"))
+    assert (folder / "stray.txt").is_file()
+    # Another set: its own folder is rewritten (here with fewer images: none left over); any other non-empty folder
+    # is refused.
+    write_synthetic_crops(folder, num_samples=2, seed=5, lexicon_size=0, cache_dir=str(tmp_path / "cache"))
+    assert sorted(path.name for path in folder.iterdir()) == ["gt.txt", SYNTHETIC_MANIFEST, "word_1.png", "word_2.png"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not empty"):
+        write_synthetic_crops(tmp_path / "mine", num_samples=2)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
 def test_datasets_formats_are_standardised(tmp_path):
     images = [render_word("ab"), render_word("cd")]
     dataset = datasets.Dataset.from_dict({"img": images, "label": ["Ab", "cD"], "text": ["x", "y"]})
@@ -306,7 +406,8 @@ def test_datasets_formats_are_standardised(tmp_path):
 
     with pytest.raises(ValueError, match="no text column 'missing'"):
         load_evaluation_dataset(str(tmp_path / "set.parquet"), text_column="missing")
-    dataset.remove_columns(["label", "text"]).add_column("caption", ["a", "b"]).to_parquet(str(tmp_path / "bad.parquet"))
+    bad = dataset.remove_columns(["label", "text"]).add_column("caption", ["a", "b"])
+    bad.to_parquet(str(tmp_path / "bad.parquet"))
     with pytest.raises(ValueError, match="which column holds the text"):
         load_evaluation_dataset(str(tmp_path / "bad.parquet"))
 
@@ -351,13 +452,21 @@ class _EchoRecognizer(compare_peers.Recognizer):
         return [f"w{image.width}" for image in images], [1.0] * len(images)
 
 
-def test_peer_harness_skips_missing_tesseract_and_ppocr(monkeypatch):
+def _without_tesseract(monkeypatch):
+    """Simulates a machine with neither the tesseract binary nor the tesserocr package."""
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "tesserocr", None)  # import fails as if not installed
+
+
+def test_peer_harness_skips_missing_tesseract_and_ppocr(monkeypatch):
+    _without_tesseract(monkeypatch)
     tesseract = compare_peers.TesseractRecognizer()
-    with pytest.raises(compare_peers.RecognizerUnavailable, match="apt-get install -y tesseract-ocr"):
+    with pytest.raises(compare_peers.RecognizerUnavailable, match="apt-get install -y tesseract-ocr") as error:
         tesseract.load()
+    assert "pip install tesserocr" in str(error.value)  # both ways of running it were tried
     images = [PIL.Image.new("RGB", (10, 32)), PIL.Image.new("RGB", (12, 32))]
-    dataset = datasets.Dataset.from_dict({"image": images, "text": ["w10", "W12!"]}).cast_column("image", datasets.Image())
+    dataset = datasets.Dataset.from_dict({"image": images, "text": ["w10", "W12!"]})
+    dataset = dataset.cast_column("image", datasets.Image())
     rows = compare_peers.compare(
         [_EchoRecognizer(), tesseract, compare_peers.PPOCRRecognizer(None)], [("tiny", dataset)]
     )
@@ -369,9 +478,86 @@ def test_peer_harness_skips_missing_tesseract_and_ppocr(monkeypatch):
     assert table[1][1].endswith("skipped (see notes)") and table[1][2:] == ["—"] * 6
 
 
+class _FakeTessBaseAPI:
+    """Stands in for tesserocr.PyTessBaseAPI: reads an image's width as its text."""
+
+    instances = []
+
+    def __init__(self, path, lang, psm, oem):
+        self.options = {"path": path, "lang": lang, "psm": psm, "oem": oem}
+        self.variables = {}
+        _FakeTessBaseAPI.instances.append(self)
+
+    def SetVariable(self, name, value):
+        self.variables[name] = value
+
+    def SetImage(self, image):
+        self.image = image
+
+    def GetUTF8Text(self):
+        return "" if self.image.width == 7 else f"w{self.image.width} x\n"
+
+    def AllWordConfidences(self):
+        return [] if self.image.width == 7 else [90, 50]
+
+
+def test_tesseract_through_tesserocr(tmp_path, monkeypatch):
+    fake = type(sys)("tesserocr")
+    fake.PyTessBaseAPI = _FakeTessBaseAPI
+    fake.PSM = type("PSM", (), {"SINGLE_WORD": 8})
+    fake.OEM = type("OEM", (), {"LSTM_ONLY": 1})
+    fake.tesseract_version = lambda: "tesseract 5.9.9\n leptonica"
+    monkeypatch.setitem(sys.modules, "tesserocr", fake)
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))
+    recognizer = compare_peers.TesseractRecognizer(whitelist="abc", height=20)
+    recognizer.load()
+    api = _FakeTessBaseAPI.instances[-1]
+    assert api.options == {"path": f"{tmp_path}/", "lang": "eng", "psm": 8, "oem": 1}
+    assert api.variables == {"tessedit_char_whitelist": "abc"}
+    assert recognizer.name == "Tesseract 5.9.9 (LSTM, eng, --psm 8, tesserocr)"
+    # Crops are prepared (grayscale, height 20: widths 10 -> 5, 14 -> 7) before they reach the API.
+    texts, confidences = recognizer.recognize([PIL.Image.new("RGB", (10, 40)), PIL.Image.new("RGB", (14, 40))])
+    assert texts == ["w5 x", ""] and confidences == [pytest.approx(0.7), 0.0]
+    assert api.image.mode == "L"
+
+    with pytest.raises(ValueError, match="backend"):
+        compare_peers.TesseractRecognizer(backend="ocr")
+    monkeypatch.setitem(sys.modules, "tesserocr", None)
+    with pytest.raises(compare_peers.RecognizerUnavailable, match="pip install tesserocr"):
+        compare_peers.TesseractRecognizer(backend="tesserocr").load()
+
+
+def test_compare_peers_main_skips_missing_peers(tmp_path, monkeypatch, checkpoint_dir, capsys):
+    _without_tesseract(monkeypatch)
+    threads = torch.get_num_threads()
+    try:
+        code = compare_peers.main([
+            "--model_name_or_path", str(checkpoint_dir), "--num_samples", "3",
+            "--synthetic_crops_dir", str(tmp_path / "crops"), "--shared_dir", str(tmp_path / "no-shared"),
+            "--output_dir", str(tmp_path / "peers"),
+        ])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    results = json.loads((tmp_path / "peers" / "peers.json").read_text())
+    crnn, tesseract, ppocr = results["rows"]
+    assert crnn["num_samples"] == 3 and 0.0 <= crnn["protocol_accuracy"] <= 1.0 and crnn["images_per_second"] > 0
+    assert "tesseract-ocr" in tesseract["skipped"] and "no local weights" in ppocr["skipped"]
+    assert any("No real crops under" in note for note in results["notes"])
+    # The same folder as `hf-crnn evaluate --synthetic_crops_dir` writes, lexicons included, so the two can share it.
+    assert json.loads((tmp_path / "crops" / SYNTHETIC_MANIFEST).read_text())["lexicon_size"] == 50
+    assert len(list((tmp_path / "crops" / "lexicons").iterdir())) == 3
+    assert "| synthetic (held-out fonts, seed 20151) | CRNN (" in (tmp_path / "peers" / "peers.md").read_text()
+    assert compare_peers.main(["--num_samples", "0", "--synthetic_crops_dir", str(tmp_path / "x")]) == 2
+    assert "--synthetic_crops_dir needs synthetic words" in capsys.readouterr().err
+
+
 def test_ppocr_recognizer_glue(tmp_path):
-    with pytest.raises(compare_peers.RecognizerUnavailable, match="cannot load"):
+    with pytest.raises(compare_peers.RecognizerUnavailable, match="nowhere not found"):
         compare_peers.PPOCRRecognizer(str(tmp_path / "nowhere")).load()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(compare_peers.RecognizerUnavailable, match="cannot load"):
+        compare_peers.PPOCRRecognizer(str(tmp_path / "empty")).load()
 
     class StubProcessor:
         def __call__(self, images, return_tensors):
