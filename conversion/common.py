@@ -15,6 +15,7 @@ import os
 import pickle
 import shlex
 import shutil
+import sys
 import uuid
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -409,6 +410,30 @@ def save_converted_checkpoint(
     return output_dir
 
 
+def save_conversion(source: Source, args: argparse.Namespace, argv: Sequence[str], model: CRNNForTextRecognition) -> Path:
+    """
+    The last step of every converter: the processor for `model` (the source's alphabet from `args.alphabet`, its
+    input channels and height from the model's config, `args.image_width`), then [`save_converted_checkpoint`].
+    """
+    processor = build_processor(
+        source,
+        args.alphabet,
+        model.config.vocab_size,
+        num_channels=model.config.num_channels,
+        image_height=model.config.image_height,
+        image_width=args.image_width,
+    )
+    return save_converted_checkpoint(source, args, argv, model, processor)
+
+
+def run_converter(main) -> None:
+    """`if __name__ == "__main__":` of a converter: a checkpoint that does not fit ends with its message, no traceback."""
+    try:
+        main()
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+
+
 __all__ = [
     "STATE_DICT_WRAPPER_KEYS",
     "Source",
@@ -420,6 +445,8 @@ __all__ = [
     "model_card_kwargs",
     "recognise",
     "recorded_command",
+    "run_converter",
+    "save_conversion",
     "save_converted_checkpoint",
     "save_directory_atomically",
     "unwrap_state_dict",

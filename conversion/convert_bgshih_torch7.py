@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from transformers.image_utils import PILImageResampling
 
-from conversion.common import Source, build_argument_parser, build_processor, save_converted_checkpoint
+from conversion.common import Source, build_argument_parser, run_converter, save_conversion
 from conversion.convert_meijieru_crnn import model_from_state_dict
 from conversion.key_mapping import BGSHIH_BATCH_NORM_SLOTS, BGSHIH_PARAMETER_SLOTS, CheckpointMismatchError
 from hf_crnn import CRNNForTextRecognition
@@ -272,19 +272,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     model = model_from_snapshot(*read_torch7_snapshot(args.checkpoint), args.batch_norm_statistic)
-    processor = build_processor(
-        SOURCE,
-        args.alphabet,
-        model.config.vocab_size,
-        num_channels=model.config.num_channels,
-        image_height=model.config.image_height,
-        image_width=args.image_width,
-    )
-    return save_converted_checkpoint(SOURCE, args, argv, model, processor)
+    return save_conversion(SOURCE, args, argv, model)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    run_converter(main)

@@ -37,9 +37,9 @@ from conversion.common import (
     Source,
     build_argument_parser,
     build_model,
-    build_processor,
     load_pytorch_state_dict,
-    save_converted_checkpoint,
+    run_converter,
+    save_conversion,
 )
 from conversion.key_mapping import CLOVAAI_MODULE_MAP, required_shape, strip_prefix
 from hf_crnn import CRNNConfig, CRNNForTextRecognition
@@ -120,19 +120,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     model = model_from_state_dict(load_pytorch_state_dict(args.checkpoint), args.image_height)
-    processor = build_processor(
-        SOURCE,
-        args.alphabet,
-        model.config.vocab_size,
-        num_channels=model.config.num_channels,
-        image_height=model.config.image_height,
-        image_width=args.image_width,
-    )
-    return save_converted_checkpoint(SOURCE, args, argv, model, processor)
+    return save_conversion(SOURCE, args, argv, model)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    run_converter(main)

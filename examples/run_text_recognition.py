@@ -45,11 +45,10 @@ from hf_crnn.image_processing_crnn import RESIZE_MODES
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE, load_lmdb_dataset
 from hf_crnn.metrics import make_compute_metrics, preprocess_logits_for_metrics
 from hf_crnn.synthetic import (
-    RenderConfig,
+    SYSTEM_WORD_LIST,
     make_synthetic_dataset,
     make_synthetic_iterable_dataset,
     select_fonts,
-    synthetic_features,
 )
 from hf_crnn.training import (
     ADADELTA,
@@ -333,6 +332,11 @@ def load_synthetic_datasets(data_args: DataArguments, tokenizer, do_train: bool,
     return splits
 
 
+def default_word_list() -> str:
+    """The word list `hf_crnn.synthetic` reads when none is given, as the model card should name it."""
+    return SYSTEM_WORD_LIST if os.path.isfile(SYSTEM_WORD_LIST) else "hf_crnn's shipped word list"
+
+
 def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:
     """(training data, evaluation data) in words, for the logs and the model card."""
     if not data_args.is_synthetic:
@@ -345,7 +349,7 @@ def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:
 
     texts = (
         f"{data_args.synthetic_word_probability:.0%} words from "
-        f"{data_args.synthetic_word_list or 'the default word list'}, the rest random strings; "
+        f"{data_args.synthetic_word_list or default_word_list()}, the rest random strings; "
         f"{data_args.synthetic_min_length}-{data_args.synthetic_max_length} characters"
         + (", lower case" if data_args.synthetic_lowercase else "")
     )
@@ -454,9 +458,12 @@ def optimizer_description(args: CRNNTrainingArguments) -> str:
         kwargs = adadelta_kwargs(args)
         optimizer = f"Adadelta (rho {kwargs['rho']}, eps {kwargs['eps']}), lr {args.learning_rate}"
     else:
-        optimizer = f"{args.optim}, peak lr {args.learning_rate}, weight decay {args.weight_decay}"
+        name = getattr(args.optim, "value", args.optim)  # an `OptimizerNames` enum after TrainingArguments' checks
+        optimizer = f"{name}, peak lr {args.learning_rate}, weight decay {args.weight_decay}"
     schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
-    return f"{optimizer}; {schedule} schedule, warmup {args.warmup_steps}; gradient clipping {args.max_grad_norm}"
+    warmup = args.warmup_steps
+    warmup = f"{int(warmup)} steps" if warmup >= 1 else f"{warmup:.0%} of the steps"
+    return f"{optimizer}; {schedule} schedule, warmup {warmup}; gradient clipping {args.max_grad_norm}"
 
 
 def main(args: list[str] | None = None):

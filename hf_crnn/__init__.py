@@ -21,6 +21,7 @@ from .modeling_crnn import (
     CRNNPreTrainedModel,
     CRNNTextRecognitionOutput,
 )
+from .onnx_export import export_onnx  # imports neither onnx nor onnxruntime until called
 from .pipeline_crnn import CRNNTextRecognitionPipeline
 from .processing_crnn import CRNNProcessor
 from .tokenization_crnn import LOWERCASE_ALPHANUMERIC, CRNNTokenizer
@@ -58,5 +59,6 @@ __all__ = [
     "CRNNTextRecognitionPipeline",
     "CRNNTokenizer",
     "LOWERCASE_ALPHANUMERIC",
+    "export_onnx",
     "load_image",
 ]

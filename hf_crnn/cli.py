@@ -3,13 +3,15 @@
 
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict]
+    hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
     hf-crnn evaluate ARGS...                   forwards ARGS to hf_crnn.evaluation.main
-    hf-crnn convert --source meijieru|clovaai ARGS...
+    hf-crnn convert --source meijieru|clovaai|bgshih ARGS...
                                                forwards ARGS to conversion/convert_<source>.py's main
 
 Exit codes: 0 on success (images that could not be read are reported but do not fail the run), 1 when `--strict`
 is given and an image failed, or when recognition itself failed, 2 for usage errors (bad arguments, a model that
-cannot be loaded, no images). `evaluate` and `convert` exit with their target's code.
+cannot be loaded, no images). `export-onnx` exits with 1 when the exported graph fails its parity check against
+PyTorch (nothing is written then). `evaluate` and `convert` exit with their target's code.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from transformers import pipeline
 from transformers.utils import logging as transformers_logging
 
 from .image_processing_crnn import load_image
+from .modeling_crnn import CRNNForTextRecognition
+
+# onnx and onnxruntime themselves are imported only when `export-onnx` runs.
+from .onnx_export import DEFAULT_OPSET_VERSION, PARITY_TOLERANCE, ONNXValidationError, export_onnx
 
 PROG = "hf-crnn"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
@@ -46,7 +52,11 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 EVALUATION_MODULE = "hf_crnn.evaluation"
 # `--source` -> the converter script in the conversion/ folder of the source checkout.
-CONVERTERS = {"meijieru": "convert_meijieru_crnn", "clovaai": "convert_clovaai_benchmark"}
+CONVERTERS = {
+    "meijieru": "convert_meijieru_crnn",
+    "clovaai": "convert_clovaai_benchmark",
+    "bgshih": "convert_bgshih_torch7",
+}
 CONVERSION_PACKAGE = "conversion"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,6 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument("-r", "--recursive", action="store_true", help="also look for images in sub-folders")
     recognize.add_argument("--strict", action="store_true", help="exit with code 1 if any image failed")
     recognize.set_defaults(run=run_recognize)
+
+    export = commands.add_parser(
+        "export-onnx",
+        help="export a checkpoint to ONNX (dynamic batch and width)",
+        description="Exports a CRNN checkpoint to an ONNX graph with inputs pixel_values and image_widths and outputs "
+        "logits and frame_lengths, batch size and width dynamic. The graph is checked against the PyTorch logits "
+        "with onnxruntime before it is written (atomically).",
+    )
+    export.add_argument("--model", required=True, metavar="PATH", help="checkpoint folder or Hub repo id")
+    export.add_argument("--output", required=True, metavar="FILE", help="the .onnx file to write")
+    export.add_argument(
+        "--opset",
+        type=_positive_int,
+        default=DEFAULT_OPSET_VERSION,
+        metavar="N",
+        help=f"ONNX opset version ({DEFAULT_OPSET_VERSION})",
+    )
+    export.add_argument(
+        "--no-validate", action="store_true", help="skip the onnxruntime parity check (which needs onnxruntime)"
+    )
+    export.set_defaults(run=run_export_onnx)
 
     # Listed for `--help` only; `main` routes these before parsing.
     commands.add_parser(
@@ -346,6 +377,33 @@ WRITERS: dict[str, type[ResultWriter]] = {"text": TextWriter, "json": JsonWriter
 
 def make_writer(output_format: str, emit: Callable[[str], None]) -> ResultWriter:
     return WRITERS[output_format](emit)
+
+
+# ---- export-onnx -------------------------------------------------------------------------------------------------
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    try:
+        with _transformers_progress_bars(enabled=sys.stderr.isatty()):
+            model = CRNNForTextRecognition.from_pretrained(args.model)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot load the model {args.model!r}: {error}") from error
+    try:
+        result = export_onnx(model, args.output, opset_version=args.opset, validate=not args.no_validate)
+    except (ImportError, ValueError, OSError) as error:  # onnx missing, output is a folder, disk full, ...
+        raise CommandError(f"cannot export to {args.output}: {error}") from error
+    except ONNXValidationError as error:
+        message = f"the exported graph failed validation, nothing was written: {error}"
+        raise CommandError(message, EXIT_FAILURE) from error
+    if result.max_abs_logit_difference is None:
+        check = "not validated"
+    else:
+        check = (
+            f"validated with onnxruntime: max |ONNX - PyTorch| logit {result.max_abs_logit_difference:.2e} "
+            f"<= {PARITY_TOLERANCE:g}"
+        )
+    print(f"wrote {result.path} (opset {result.opset_version}; {check})")
+    return EXIT_OK
 
 
 # ---- forwarding commands -----------------------------------------------------------------------------------------

@@ -6,20 +6,27 @@ Opt-in CPU fast paths for CRNN inference.
 inputs and returns the same outputs (float32 logits, `frame_lengths`), so it drops into `pipeline(...)`,
 `processor.batch_decode` and evaluation code unchanged:
 
-    - `"fp32"`: exact to float rounding (about 1e-6). Batch norm folded into the convolutions, convolution weights
-      (hence activations) in channels-last layout, which oneDNN convolutions and max-pooling run much faster than
-      NCHW, and padded batches run their BiLSTMs without packed sequences (see [`PaddedBidirectionalLSTM`]).
-    - `"bf16"`: `"fp32"` with every weight and activation in bfloat16 (native on CPUs with AVX512-BF16 or AMX;
-      emulated, hence slow, elsewhere). Logits come back as float32.
+    - `"fp32"`: exact to float rounding (about 1e-7 on the paper's network). Batch norm folded into the
+      convolutions, convolution weights (hence activations) in channels-last layout, which oneDNN convolutions and
+      max-pooling run faster than NCHW, and padded batches run their BiLSTMs without packed sequences (see
+      [`PaddedBidirectionalLSTM`]).
+    - `"bf16"`: `"fp32"` with every weight and activation in bfloat16. Logits come back as float32. Only worth it on
+      CPUs with native bf16 (AVX512-BF16 or AMX); elsewhere oneDNN emulates it and it is several times *slower*
+      than fp32.
     - `"int8"`: `"fp32"` with the convolution stack statically quantized to int8 (per-channel weights, activation
       ranges calibrated on `calibration_data`; each convolution fused with its batch norm and ReLU) and the LSTMs and
       linear layers dynamically quantized to int8. Runs on any x86 CPU through FBGEMM/oneDNN (VNNI when present).
 
-`torch.compile` and channels-last alone were measured too and are not modes: see docs/performance.md.
+docs/performance.md has the measured speed, memory and accuracy of each mode against a plain `torch.nn` CRNN
+(`benchmarks/bench_inference.py`), and of the paths that are not modes: channels-last alone (most of `"fp32"`'s
+gain), `torch.compile` (no gain over eager on CPU for this network, after a compile of a minute or more per input
+shape), and ONNX Runtime ([`hf_crnn.onnx_export`]).
 
 Shapes: `B` batch, `C` channels, `H` height, `W` width (pixels), `T` frames, `D` features, `V` vocabulary.
 """
 
+import copy
+import itertools
 import warnings
 from collections.abc import Iterable, Mapping
 
@@ -29,6 +36,18 @@ from torch import nn
 from .modeling_crnn import CRNNBidirectionalLSTM, CRNNConvLayer, CRNNForTextRecognition, _width_mask
 
 FAST_PATH_MODES = ("fp32", "bf16", "int8")
+# CPU features (as `torch.cpu.get_capabilities()` names them) that compute bf16 natively: x86 AVX512-BF16 and AMX,
+# ARM's BF16 and SVE-BF16. Without one of them oneDNN emulates bf16, several times slower than fp32.
+_NATIVE_BF16_FEATURES = ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16")
+
+
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU computes bf16 natively; `None` when torch cannot tell (no `torch.cpu.get_capabilities`)."""
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if get_capabilities is None:
+        return None
+    capabilities = get_capabilities()
+    return any(bool(capabilities.get(feature, False)) for feature in _NATIVE_BF16_FEATURES)
 
 
 def reverse_within_lengths_index(lengths: torch.LongTensor, num_frames: int) -> torch.LongTensor:
@@ -87,16 +106,19 @@ class PaddedBidirectionalLSTM(nn.Module):
         Returns:
             `torch.Tensor` of shape `(B, T, D_out)`, zero on padding frames.
         """
-        batch_size, num_frames, _ = features.shape
-        lengths = frame_lengths
-        if lengths is None:
-            lengths = torch.full((batch_size,), num_frames, dtype=torch.long, device=features.device)
-        reverse = reverse_within_lengths_index(lengths, num_frames)
+        num_frames = features.shape[1]
         forward_output, _ = self.forward_lstm(features)
+        if frame_lengths is None:
+            # Unpadded: reversing within the lengths is a plain flip, which needs no index tensor.
+            backward_output, _ = self.backward_lstm(features.flip(1))
+            return self._project(torch.cat([forward_output, backward_output.flip(1)], dim=-1))
+        reverse = reverse_within_lengths_index(frame_lengths, num_frames)
         backward_output, _ = self.backward_lstm(_gather_frames(features, reverse))
         output = torch.cat([forward_output, _gather_frames(backward_output, reverse)], dim=-1)
-        if frame_lengths is not None:
-            output = output * _width_mask(frame_lengths, num_frames)[:, :, None].to(output.dtype)
+        output = output * _width_mask(frame_lengths.to(output.device), num_frames)[:, :, None].to(output.dtype)
+        return self._project(output)
+
+    def _project(self, output: torch.Tensor) -> torch.Tensor:
         if self.projection is not None:
             output = self.projection(output)
         return output
@@ -197,6 +219,13 @@ class CPUOptimizedCRNN(CRNNForTextRecognition):
     fast_path: str = "fp32"
 
     @property
+    def device(self) -> torch.device:
+        """Where the weights are; the CPU for int8 models, whose packed weights are neither parameters nor buffers."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
     def dtype(self) -> torch.dtype:
         """The dtype inputs are computed in (int8 models take float32 inputs and quantize them internally)."""
         return torch.bfloat16 if self.fast_path == "bf16" else torch.float32
@@ -217,10 +246,11 @@ class CPUOptimizedCRNN(CRNNForTextRecognition):
         return outputs if return_dict else outputs.to_tuple()
 
     def train(self, mode: bool = True):
+        """Only `train(False)` (what `eval()` calls) is allowed: folded batch norm and int8 weights cannot learn."""
         if mode:
-            raise RuntimeError(
-                f"This CRNN was optimized for CPU inference ({self.fast_path!r}) and cannot be trained; train the "
-                "original model."
+            raise ValueError(
+                f"This CRNN was optimized for CPU inference ({self.fast_path!r}) and cannot be put in training mode; "
+                "train the original model and call optimize_for_cpu again afterwards."
             )
         return super().train(False)
 
@@ -242,7 +272,9 @@ def _calibration_batches(calibration_data) -> Iterable[tuple[torch.Tensor, torch
         if isinstance(batch, torch.Tensor):
             yield batch, None
         elif isinstance(batch, Mapping) and "pixel_values" in batch:
-            yield torch.as_tensor(batch["pixel_values"]), batch.get("image_widths")
+            image_widths = batch.get("image_widths")
+            image_widths = None if image_widths is None else torch.as_tensor(image_widths)
+            yield torch.as_tensor(batch["pixel_values"]), image_widths
         else:
             raise ValueError(
                 "`calibration_data` must hold `pixel_values` tensors or mappings with `pixel_values` (and "
@@ -281,14 +313,14 @@ def _quantize_int8(model: CPUOptimizedCRNN, calibration_data) -> None:
 
 
 def optimize_for_cpu(
-    model: CRNNForTextRecognition, mode: str = "bf16", *, calibration_data=None
+    model: CRNNForTextRecognition, mode: str = "fp32", *, calibration_data=None
 ) -> CPUOptimizedCRNN:
     """
     Builds a faster, inference-only copy of a CRNN for CPU; `model` itself is left unchanged.
 
     Args:
         model ([`CRNNForTextRecognition`]): A float32 model (on the CPU).
-        mode (`str`, *optional*, defaults to `"bf16"`): `"fp32"` (exact), `"bf16"` or `"int8"`; see the module
+        mode (`str`, *optional*, defaults to `"fp32"`): `"fp32"` (exact), `"bf16"` or `"int8"`; see the module
             docstring and docs/performance.md for what each does, its speed and its accuracy.
         calibration_data (*optional*, needed for `"int8"`): Batches of representative images, each a
             `pixel_values` tensor `(B, C, H, W)` or a mapping with `pixel_values` and optionally `image_widths` (what
@@ -302,7 +334,7 @@ def optimize_for_cpu(
 
     ```python
     >>> from hf_crnn.fast_inference import optimize_for_cpu
-    >>> fast = optimize_for_cpu(model, "bf16")
+    >>> fast = optimize_for_cpu(model, "int8", calibration_data=[processor(images=chunk) for chunk in chunks])
     >>> reader = pipeline("text-recognition", model=fast, processor=processor)
     ```
     """
@@ -318,7 +350,8 @@ def optimize_for_cpu(
             "use model.to(torch.bfloat16) (or float16) directly."
         )
 
-    optimized = CPUOptimizedCRNN(model.config)
+    # A copy of the config: the optimized model must not share mutable state with the one it was built from.
+    optimized = CPUOptimizedCRNN(copy.deepcopy(model.config))
     optimized.load_state_dict(model.state_dict())
     optimized.fast_path = mode
     optimized.eval()
@@ -331,21 +364,30 @@ def optimize_for_cpu(
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\.")
             _quantize_int8(optimized, calibration_data)
-        return optimized
-
-    for layer in optimized.crnn.conv_layers:
-        fold_batch_norm(layer)
-    # Channels-last weights make oneDNN produce channels-last activations from the first convolution on (a 1-channel
-    # input is both layouts), and the (B, C, 1, T) output then transposes to (B, T, C) without a copy.
-    optimized.to(memory_format=torch.channels_last)
-    if mode == "bf16":
-        optimized.to(torch.bfloat16)
+    else:
+        for layer in optimized.crnn.conv_layers:
+            fold_batch_norm(layer)
+        # Channels-last weights make oneDNN produce channels-last activations from the first convolution on (a
+        # 1-channel input is both layouts), and the (B, C, 1, T) output then transposes to (B, T, C) without a copy.
+        optimized.to(memory_format=torch.channels_last)
+        if mode == "bf16":
+            if cpu_has_native_bf16() is False:
+                warnings.warn(
+                    'mode="bf16" on a CPU without native bf16 (no AVX512-BF16, AMX or ARM BF16): oneDNN emulates it '
+                    'and it runs several times slower than mode="fp32"; see docs/performance.md.',
+                    UserWarning,
+                    stacklevel=2,
+                )
+            optimized.to(torch.bfloat16)
+    # Inference only: without gradients, a call outside `torch.no_grad()` records no autograd graph either.
+    optimized.requires_grad_(False)
     return optimized
 
 
 __all__ = [
     "FAST_PATH_MODES",
     "CPUOptimizedCRNN",
+    "cpu_has_native_bf16",
     "PaddedBidirectionalLSTM",
     "QuantizedCRNNConvLayer",
     "fold_batch_norm",

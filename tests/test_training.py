@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import datasets
@@ -220,6 +221,46 @@ def test_resume_from_checkpoint_continues(imagefolder, tmp_path):
     assert all(resumed_losses[step] == first_losses[step] for step in range(1, 5))
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 8 and (output_dir / "checkpoint-8").is_dir()
+
+
+@pytest.mark.slow  # a fresh process importing torch and transformers, killed mid-run
+def test_resume_after_a_kill_continues_as_an_uninterrupted_run(imagefolder, tmp_path):
+    steps = 30
+    common = dict(train_dir=imagefolder / "train", do_train="FLAG", max_steps=steps)
+    killed_dir = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *_common_args(killed_dir, save_strategy="steps", save_steps=3, **common)],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 600  # a busy 2-core machine can take minutes to import and start
+        while time.monotonic() < deadline and process.poll() is None:
+            if list(killed_dir.glob("checkpoint-*/trainer_state.json")):
+                break
+            time.sleep(0.05)
+    finally:
+        process.kill()  # SIGKILL: no chance to save anything more
+        process.wait()
+    assert process.returncode != 0, "the run finished before it could be killed; raise `steps`"
+    saved = [int(path.parent.name.split("-")[1]) for path in killed_dir.glob("checkpoint-*/trainer_state.json")]
+    assert saved, "no checkpoint was written before the kill"
+    killed_at = max(saved)
+    assert 0 < killed_at < steps
+
+    resumed = run_script(killed_dir, **common)  # the same command again: picks up the last checkpoint
+    reference = run_script(tmp_path / "reference", **common)
+    assert resumed.state.global_step == reference.state.global_step == steps
+
+    def losses(trainer) -> dict[int, float]:
+        return {entry["step"]: entry["loss"] for entry in trainer.state.log_history if "loss" in entry}
+
+    resumed_losses, reference_losses = losses(resumed), losses(reference)
+    assert sorted(resumed_losses) == list(range(1, steps + 1))
+    # Model, optimiser, scheduler, RNG and data order were all restored: after the kill, the losses are the ones
+    # the uninterrupted run saw.
+    after_kill = range(killed_at + 1, steps + 1)
+    assert [resumed_losses[s] for s in after_kill] == pytest.approx([reference_losses[s] for s in after_kill], rel=1e-4)
 
 
 def test_resume_detects_last_checkpoint(imagefolder, tmp_path):
