@@ -463,6 +463,9 @@ def _import_converter(name: str):
             f"the converter {CONVERSION_PACKAGE}/{name}.py is not available: it ships with the hf-crnn source "
             f"checkout (looked for {path}); run `{PROG} convert` from a checkout that has it."
         )
+    # The converters import their siblings as `conversion.*`: make the checkout's root importable for them.
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look modules up by name while executing them

@@ -232,7 +232,9 @@ def converter_checkout(tmp_path, monkeypatch) -> Path:
     (tmp_path / "conversion").mkdir()
     (tmp_path / "conversion" / "convert_meijieru_crnn.py").write_text(CONVERTER_SOURCE)
     monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
-    # A real conversion package (or converters other tests already imported) must not be picked up.
+    # A real conversion package (or converters other tests already imported) must not be picked up, and the
+    # checkout root the command puts on sys.path must not outlive the test.
+    monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setitem(sys.modules, "conversion", None)
     for name in cli.CONVERTERS.values():
         monkeypatch.setitem(sys.modules, f"conversion.{name}", None)
@@ -260,3 +262,14 @@ def test_convert_errors(capsys, converter_checkout):
 
     code, out, _ = run_cli(capsys, "convert", "--help")
     assert code == 0 and "--source" in out
+
+
+@pytest.mark.parametrize("source", sorted(cli.CONVERTERS))
+def test_convert_runs_the_checkouts_converter_when_conversion_is_not_importable(capsys, monkeypatch, source):
+    """As from any working directory: the converter is found by path, and its `conversion.*` imports resolve."""
+    root = str(cli.REPO_ROOT)
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry not in ("", ".", root)])
+    for name in [name for name in sys.modules if name == "conversion" or name.startswith("conversion.")]:
+        monkeypatch.delitem(sys.modules, name)
+    code, out, _ = run_cli(capsys, "convert", "--source", source, "--help")
+    assert code == 0 and f"conversion/{cli.CONVERTERS[source]}.py" in out and "--checkpoint" in out
