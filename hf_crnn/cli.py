@@ -21,7 +21,6 @@ import contextlib
 import csv
 import dataclasses
 import importlib
-import importlib.util
 import json
 import os
 import sys
@@ -450,27 +449,21 @@ def run_convert(argv: list[str]) -> int:
 
 
 def _import_converter(name: str):
-    """`conversion.<name>` when importable (repo root on the path), else `conversion/<name>.py` of this checkout."""
+    """`conversion.<name>`: importable when the repository root is on the path, else from this checkout's root."""
     module_name = f"{CONVERSION_PACKAGE}.{name}"
+    path = REPO_ROOT / CONVERSION_PACKAGE / f"{name}.py"
+    if path.is_file() and str(REPO_ROOT) not in sys.path:
+        # The converters import their siblings as `conversion.*` too, so the root goes on the path, not just the file.
+        sys.path.insert(0, str(REPO_ROOT))
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name not in (CONVERSION_PACKAGE, module_name):
             raise  # the converter exists but needs a package that is not installed
-    path = REPO_ROOT / CONVERSION_PACKAGE / f"{name}.py"
-    if not path.is_file():
-        raise CommandError(
-            f"the converter {CONVERSION_PACKAGE}/{name}.py is not available: it ships with the hf-crnn source "
-            f"checkout (looked for {path}); run `{PROG} convert` from a checkout that has it."
-        )
-    # The converters import their siblings as `conversion.*`: make the checkout's root importable for them.
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look modules up by name while executing them
-    spec.loader.exec_module(module)
-    return module
+    raise CommandError(
+        f"the converter {CONVERSION_PACKAGE}/{name}.py is not available: it ships with the hf-crnn source "
+        f"checkout (looked for {path}); run `{PROG} convert` from a checkout that has it."
+    )
 
 
 def _call_main(module, argv: list[str], command: str) -> int:

@@ -228,17 +228,21 @@ def main(argv=None):
 
 @pytest.fixture
 def converter_checkout(tmp_path, monkeypatch) -> Path:
-    """A checkout whose conversion/ folder has a meijieru converter, found by file path (not importable)."""
+    """A checkout whose conversion/ folder has only a meijieru converter, and no other `conversion` on the path."""
     (tmp_path / "conversion").mkdir()
+    (tmp_path / "conversion" / "__init__.py").write_text("")
     (tmp_path / "conversion" / "convert_meijieru_crnn.py").write_text(CONVERTER_SOURCE)
     monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
-    # A real conversion package (or converters other tests already imported) must not be picked up, and the
-    # checkout root the command puts on sys.path must not outlive the test.
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setitem(sys.modules, "conversion", None)
-    for name in cli.CONVERTERS.values():
-        monkeypatch.setitem(sys.modules, f"conversion.{name}", None)
+    _forget_conversion_package(monkeypatch)
     return tmp_path
+
+
+def _forget_conversion_package(monkeypatch) -> None:
+    """The repository's `conversion` is neither importable nor imported; the test's sys.path changes are undone."""
+    root = str(Path(cli.__file__).resolve().parent.parent)
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry not in ("", ".", root)])
+    for name in [name for name in sys.modules if name == "conversion" or name.startswith("conversion.")]:
+        monkeypatch.delitem(sys.modules, name)
 
 
 def test_convert_forwards_to_the_converter_script(capsys, converter_checkout):
@@ -267,9 +271,6 @@ def test_convert_errors(capsys, converter_checkout):
 @pytest.mark.parametrize("source", sorted(cli.CONVERTERS))
 def test_convert_runs_the_checkouts_converter_when_conversion_is_not_importable(capsys, monkeypatch, source):
     """As from any working directory: the converter is found by path, and its `conversion.*` imports resolve."""
-    root = str(cli.REPO_ROOT)
-    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry not in ("", ".", root)])
-    for name in [name for name in sys.modules if name == "conversion" or name.startswith("conversion.")]:
-        monkeypatch.delitem(sys.modules, name)
+    _forget_conversion_package(monkeypatch)
     code, out, _ = run_cli(capsys, "convert", "--source", source, "--help")
     assert code == 0 and f"conversion/{cli.CONVERTERS[source]}.py" in out and "--checkpoint" in out
