@@ -45,7 +45,7 @@ from hf_crnn.image_processing_crnn import RESIZE_MODES
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE, load_lmdb_dataset
 from hf_crnn.metrics import make_compute_metrics, preprocess_logits_for_metrics
 from hf_crnn.synthetic import (
-    SYSTEM_WORD_LIST,
+    default_word_list,
     make_synthetic_dataset,
     make_synthetic_iterable_dataset,
     select_fonts,
@@ -330,11 +330,6 @@ def load_synthetic_datasets(data_args: DataArguments, tokenizer, do_train: bool,
             **options,
         )
     return splits
-
-
-def default_word_list() -> str:
-    """The word list `hf_crnn.synthetic` reads when none is given, as the model card should name it."""
-    return SYSTEM_WORD_LIST if os.path.isfile(SYSTEM_WORD_LIST) else "hf_crnn's shipped word list"
 
 
 def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:

@@ -298,6 +298,11 @@ def _cap_top(path: str, size: int) -> int:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def default_word_list() -> str:
+    """The word list used when none is given: `/usr/share/dict/words` when it exists, else the shipped list."""
+    return SYSTEM_WORD_LIST if os.path.isfile(SYSTEM_WORD_LIST) else BUILTIN_WORD_LIST
+
+
 def load_word_list(path: str | os.PathLike | None = None) -> list[str]:
     """Read a word list: one word per line, blank lines and lines starting with `#` skipped.
 
@@ -310,7 +315,7 @@ def load_word_list(path: str | os.PathLike | None = None) -> list[str]:
         `list[str]`: the words, in file order, duplicates removed.
     """
     if path is None:
-        path = SYSTEM_WORD_LIST if os.path.isfile(SYSTEM_WORD_LIST) else BUILTIN_WORD_LIST
+        path = default_word_list()
     with open(path, encoding="utf-8") as file:
         words = (line.strip() for line in file)
         return list(dict.fromkeys(word for word in words if word and not word.startswith("#")))
