@@ -26,16 +26,17 @@ def tiny_config(**overrides) -> CRNNConfig:
     return CRNNConfig(**{**TINY_CONFIG_KWARGS, **overrides})
 
 
-def find_font(size: int = 24) -> PIL.ImageFont.FreeTypeFont:
-    fonts = sorted(glob.glob("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"))
+def find_font(size: int = 24, font_path: str | None = None) -> PIL.ImageFont.FreeTypeFont:
+    """`font_path` (default DejaVu Sans, else Pillow's built-in font) at `size` pixels."""
+    fonts = sorted(glob.glob(font_path or "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"))
     if fonts:
         return PIL.ImageFont.truetype(fonts[0], size)
     return PIL.ImageFont.load_default(size=size)
 
 
-def render_word(text: str, height: int = 40, mode: str = "L") -> PIL.Image.Image:
+def render_word(text: str, height: int = 40, mode: str = "L", font_path: str | None = None) -> PIL.Image.Image:
     """Black text on white, roughly `height` pixels high, as a real (not random) word crop."""
-    font = find_font(int(height * 0.7))
+    font = find_font(int(height * 0.7), font_path)
     left, top, right, bottom = font.getbbox(text)
     image = PIL.Image.new("L", (right - left + 12, height), 255)
     PIL.ImageDraw.Draw(image).text((6 - left, (height - (bottom - top)) // 2 - top), text, font=font, fill=0)

@@ -4,10 +4,8 @@ import filecmp
 import json
 from pathlib import Path
 
-import PIL.Image
-import PIL.ImageDraw
-import PIL.ImageFont
 import pytest
+from conftest import render_word
 from transformers import pipeline
 
 import hf_crnn
@@ -21,16 +19,6 @@ WORDS = ["open", "street", "coffee", "station", "exit", "parking", "hotel", "mar
 HELD_OUT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
 
 pytestmark = pytest.mark.skipif(not CHECKPOINT.is_dir(), reason="the demo checkpoint is not in this checkout")
-
-
-def render_held_out(text: str, height: int = 40) -> PIL.Image.Image:
-    if not HELD_OUT_FONT.is_file():
-        pytest.skip(f"{HELD_OUT_FONT} is not installed (Debian fonts-dejavu-core)")
-    font = PIL.ImageFont.truetype(str(HELD_OUT_FONT), int(height * 0.7))
-    left, top, right, bottom = font.getbbox(text)
-    image = PIL.Image.new("RGB", (right - left + 12, height), (250, 248, 240))
-    PIL.ImageDraw.Draw(image).text((6 - left, (height - (bottom - top)) // 2 - top), text, font=font, fill=(30, 30, 30))
-    return image
 
 
 def test_checkpoint_is_complete_safetensors():
@@ -50,8 +38,11 @@ def test_shipped_code_files_match_the_package():
 
 
 def test_reads_words_in_a_held_out_font():
+    if not HELD_OUT_FONT.is_file():
+        pytest.skip(f"{HELD_OUT_FONT} is not installed (Debian fonts-dejavu-core)")
     reader = pipeline("text-recognition", model=str(CHECKPOINT), device="cpu")
-    results = reader([render_held_out(word) for word in WORDS], batch_size=len(WORDS))
+    images = [render_word(word, font_path=str(HELD_OUT_FONT)) for word in WORDS]
+    results = reader(images, batch_size=len(WORDS))
     texts = [result[0]["generated_text"] for result in results]
     correct = sum(text == word for text, word in zip(texts, WORDS))
     assert correct >= len(WORDS) - 1, list(zip(WORDS, texts))
