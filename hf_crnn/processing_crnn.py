@@ -3,6 +3,7 @@
 
 import inspect
 import os
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -123,9 +124,12 @@ class CRNNProcessor(ProcessorMixin):
         lexicon search with `lexicon` (or the processor's default lexicon), trie-constrained beam search with both.
 
         Args:
-            logits (`torch.Tensor` or `np.ndarray` of shape `(B, T, V)`): Model logits (or log-probabilities).
+            logits (`torch.Tensor` or `np.ndarray` of shape `(B, T, V)`, or the model's output): Model logits (or
+                log-probabilities). Passing the whole model output (`processor.batch_decode(outputs)`) also takes
+                its `frame_lengths`, the safe way to decode a padded batch.
             frame_lengths (`(B,)` ints, *optional*): Valid frames per image (`outputs.frame_lengths`); padding
-                frames beyond them are ignored. Defaults to all `T` frames.
+                frames beyond them are ignored. Defaults to the output's `frame_lengths`, else all `T` frames;
+                the frames of a padded image's padding hold no text, so decoding them can add characters.
             lexicon (*optional*): A list of words, a word-list file (one word per line), a prepared
                 `hf_crnn.decoding.Lexicon`, or one of those per image. Defaults to the processor's lexicon unless
                 `method` is `"greedy"` or `"beam"`.
@@ -145,6 +149,12 @@ class CRNNProcessor(ProcessorMixin):
         unknown = set(decoding_options) - _DECODING_OPTIONS
         if unknown:
             raise ValueError(f"Unknown decoding option(s): {sorted(unknown)}; valid: {sorted(_DECODING_OPTIONS)}.")
+        if isinstance(logits, Mapping):  # a ModelOutput (or dict) with `logits` and usually `frame_lengths`
+            if frame_lengths is None:
+                frame_lengths = logits.get("frame_lengths")
+            if "logits" not in logits:
+                raise ValueError(f"A model output to decode needs `logits`; got keys {sorted(logits)}.")
+            logits = logits["logits"]
         log_probs = _to_log_probs(logits)
         lengths = _to_lengths(frame_lengths, log_probs.shape[0], log_probs.shape[1])
         if lexicon is None and decoding_options.get("method") not in ("greedy", "beam"):

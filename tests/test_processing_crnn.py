@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_crnn import CRNNProcessor
+from hf_crnn import CRNNProcessor, CRNNTextRecognitionOutput
 
 
 def _one_hot_logits(frame_ids: list[list[int]], vocab_size: int = 37) -> torch.Tensor:
@@ -98,6 +98,19 @@ def test_model_outputs_decode_end_to_end(model, processor, word_images):
     for index, image in enumerate(word_images):
         alone = model(**processor(images=image))
         assert processor.batch_decode(alone.logits, alone.frame_lengths)[0] == texts[index]
+
+
+def test_batch_decode_takes_frame_lengths_from_the_model_output(processor):
+    # Row 1's two last frames are padding whose argmax is a character: only its frame_lengths keep them out.
+    logits = _one_hot_logits([[8, 0, 9, 9], [8, 9]])
+    outputs = CRNNTextRecognitionOutput(logits=logits, frame_lengths=torch.tensor([4, 2]))
+    expected = processor.batch_decode(logits, outputs.frame_lengths)
+    assert processor.batch_decode(outputs) == expected
+    assert processor.batch_decode({"logits": logits, "frame_lengths": [4, 2]}) == expected
+    assert processor.batch_decode(logits) != expected  # all frames: row 1 gains the padding's character
+    assert processor.batch_decode(outputs, [4, 4]) == processor.batch_decode(logits, [4, 4])  # explicit wins
+    with pytest.raises(ValueError, match="needs `logits`"):
+        processor.batch_decode({"frame_lengths": [4]})
 
 
 def test_save_and_load(tmp_path, processor, word_images):
