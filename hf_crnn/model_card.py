@@ -303,7 +303,7 @@ processor = AutoProcessor.from_pretrained("{repo}", trust_remote_code=True)
 model = AutoModelForTextRecognition.from_pretrained("{repo}", trust_remote_code=True)
 inputs = processor(images=["word.png"], return_tensors="pt")
 outputs = model(**inputs)
-processor.batch_decode(outputs.logits, outputs.frame_lengths)
+processor.batch_decode(outputs)  # uses outputs.frame_lengths: padding frames are not decoded
 ```"""
 
 
@@ -315,10 +315,11 @@ def _evaluation_section(results: list[EvalResult]) -> str | None:
     for result in results:
         row = rows.setdefault((result.dataset_name, result.dataset_split or ""), {})
         row[result.metric_name or result.metric_type] = result.metric_value
+    with_split = any(split for _, split in rows)  # no empty column when no result names a split
     table = _markdown_table(
-        ["Dataset", "Split", *metrics],
+        ["Dataset", *(["Split"] if with_split else []), *metrics],
         [
-            (dataset, split, *(_format_value(row.get(metric)) for metric in metrics))
+            (dataset, *([split] if with_split else []), *(_format_value(row.get(metric)) for metric in metrics))
             for (dataset, split), row in rows.items()
         ],
     )

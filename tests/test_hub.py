@@ -347,6 +347,12 @@ def test_model_card_body(tmp_path, model, processor):
     assert CITATION_BIBTEX in readme and "1507.05717" in readme
 
 
+def test_model_card_evaluation_table_has_no_empty_split_column(tmp_path, model, processor):
+    results = [{"dataset_name": "held-out fonts", "metric_type": "accuracy", "metric_value": 0.5}]
+    readme = write_model_card(tmp_path, model, processor, eval_results=results).read_text()
+    assert "| Dataset | accuracy |" in readme and "| held-out fonts | 0.5 |" in readme and "Split" not in readme
+
+
 def test_model_card_counts_parameters_from_config_alone():
     # The paper's network: 8.33M parameters (counted on the meta device, nothing allocated).
     from hf_crnn import CRNNConfig
