@@ -448,6 +448,16 @@ def build_processor(model_args: ModelArguments) -> tuple[CRNNProcessor, "CRNNCon
     return CRNNProcessor(image_processor, tokenizer), config
 
 
+def describe_hardware(args: CRNNTrainingArguments) -> str:
+    """What trained: e.g. "2 processes x 1 CPU thread" under torchrun, "4 CPU threads", or the GPU's name."""
+    if torch.cuda.is_available() and not args.use_cpu:
+        device = torch.cuda.get_device_name()
+    else:
+        threads = torch.get_num_threads()
+        device = f"{threads} CPU thread{'s' if threads != 1 else ''}"
+    return f"{args.world_size} processes x {device}" if args.world_size > 1 else device
+
+
 def optimizer_description(args: CRNNTrainingArguments) -> str:
     if args.optim == ADADELTA:
         kwargs = adadelta_kwargs(args)
@@ -591,11 +601,10 @@ def main(args: list[str] | None = None):
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
-        hardware = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{torch.get_num_threads()} CPU threads"
         trainer.model_card_kwargs["training"].update(
             {
                 "Steps": f"{trainer.state.global_step:,} ({trainer.state.epoch:.2f} epochs)",
-                "Training time": f"{human_duration(metrics['train_runtime'])} on {hardware} "
+                "Training time": f"{human_duration(metrics['train_runtime'])} on {describe_hardware(training_args)} "
                 f"({metrics['train_samples_per_second']:.1f} images/s)",
             }
         )

@@ -124,10 +124,14 @@ def build_config(
 ADADELTA = "adadelta"
 # The paper: "ADADELTA ... with the decay rate rho set to 0.9"; crnn.pytorch trains it at lr 1.0 with no schedule.
 ADADELTA_DEFAULTS = {"rho": 0.9, "eps": 1e-6}
+WARMUP_STABLE_DECAY = "warmup_stable_decay"
+# Share of the training steps over which "warmup_stable_decay" decays, unless `lr_scheduler_kwargs` names
+# `num_decay_steps`: a cosine over the whole run lowers the rate before CTC has left its all-blank plateau.
+WSD_DECAY_FRACTION = 0.2
 _OPTIMIZER_DEFAULTS = {
-    # optimiser -> (learning rate, LR schedule, warmup): what converges on CRNN without tuning.
+    # optimiser -> (learning rate, LR schedule, warmup): what converged fastest side by side (docs/training.md).
     ADADELTA: (1.0, "constant", 0.0),
-    "adamw": (1e-3, "cosine", 0.05),
+    "adamw": (2e-3, WARMUP_STABLE_DECAY, 0.05),
 }
 
 
@@ -144,8 +148,9 @@ class CRNNTrainingArguments(TrainingArguments):
       so a batch holds images of similar widths and wastes little compute on padding;
     - `ddp_find_unused_parameters=False`: every CRNN parameter takes part in every forward pass, so DDP need not
       search the graph for unused ones each step;
-    - `learning_rate`, `lr_scheduler_type`, `warmup_steps` follow the optimiser when not given: AdamW peaks at 1e-3
-      with 5% warmup and a cosine decay; Adadelta runs at a constant 1.0 (the paper's setting).
+    - `learning_rate`, `lr_scheduler_type`, `warmup_steps` follow the optimiser when not given: AdamW warms up to
+      2e-3 over 5% of the steps, holds it and decays it (cosine) over the last 20% (`warmup_stable_decay`; set
+      `--lr_scheduler_kwargs '{"num_decay_steps": N}'` to change); Adadelta runs at a constant 1.0 (the paper's).
     """
 
     optim: str = field(
@@ -156,10 +161,11 @@ class CRNNTrainingArguments(TrainingArguments):
         },
     )
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Peak learning rate. Default: 1.0 for adadelta, 1e-3 otherwise."}
+        default=None, metadata={"help": "Peak learning rate. Default: 1.0 for adadelta, 2e-3 otherwise."}
     )
     lr_scheduler_type: str | None = field(
-        default=None, metadata={"help": "LR schedule. Default: 'constant' for adadelta, 'cosine' otherwise."}
+        default=None,
+        metadata={"help": "LR schedule. Default: 'constant' for adadelta, 'warmup_stable_decay' (last 20%) otherwise."},
     )
     warmup_steps: float | None = field(
         default=None,
@@ -252,6 +258,19 @@ class CRNNTrainer(Trainer):
         if args.optim == ADADELTA:
             return torch.optim.Adadelta, adadelta_kwargs(args)
         return Trainer.get_optimizer_cls_and_kwargs(args, model)
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        """Trainer's scheduler; `warmup_stable_decay` decays over the last `WSD_DECAY_FRACTION` unless told how long."""
+        scheduler = getattr(self.args.lr_scheduler_type, "value", self.args.lr_scheduler_type)
+        if self.lr_scheduler is not None or scheduler != WARMUP_STABLE_DECAY:
+            return super().create_scheduler(num_training_steps, optimizer)
+        given = self.args.lr_scheduler_kwargs
+        decay_steps = round(WSD_DECAY_FRACTION * num_training_steps)
+        self.args.lr_scheduler_kwargs = {"num_decay_steps": decay_steps, **(given or {})}
+        try:
+            return super().create_scheduler(num_training_steps, optimizer)
+        finally:
+            self.args.lr_scheduler_kwargs = given  # the arguments stay as given (they are saved with checkpoints)
 
     def _length_grouped_sampler(self, dataset, batch_size: int, generator=None) -> LengthGroupedSampler | None:
         import datasets

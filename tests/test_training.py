@@ -289,9 +289,35 @@ def test_adadelta_is_selectable(imagefolder, tmp_path):
     assert trainer.state.global_step == 2
 
 
+def _learning_rates(args: CRNNTrainingArguments, num_steps: int) -> list[float]:
+    trainer = CRNNTrainer(model=CRNNForTextRecognition(tiny_config()), args=args)
+    trainer.create_optimizer_and_scheduler(num_steps)
+    rates = []
+    for _ in range(num_steps + 1):
+        rates.append(trainer.lr_scheduler.get_last_lr()[0])
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    return rates
+
+
+def test_default_schedule_warms_up_holds_then_decays_over_the_last_fifth(tmp_path):
+    args = CRNNTrainingArguments(output_dir=str(tmp_path), max_steps=100)
+    rates = _learning_rates(args, 100)
+    assert rates[0] == 0.0 and rates[5] == pytest.approx(2e-3)  # 5% linear warmup
+    assert all(rate == pytest.approx(2e-3) for rate in rates[5:81])  # held until the last 20 steps
+    assert rates[90] == pytest.approx(1e-3) and rates[100] == pytest.approx(0.0, abs=1e-12)  # cosine decay
+    assert args.lr_scheduler_kwargs is None  # the saved arguments are left as given
+
+    explicit = CRNNTrainingArguments(
+        output_dir=str(tmp_path), max_steps=100, lr_scheduler_kwargs={"num_decay_steps": 50}
+    )
+    rates = _learning_rates(explicit, 100)
+    assert rates[50] == pytest.approx(2e-3) and rates[75] == pytest.approx(1e-3)
+
+
 def test_optimizer_defaults(tmp_path):
     adamw = CRNNTrainingArguments(output_dir=str(tmp_path))
-    assert (adamw.learning_rate, str(adamw.lr_scheduler_type.value), adamw.warmup_steps) == (1e-3, "cosine", 0.05)
+    assert (adamw.learning_rate, adamw.lr_scheduler_type.value, adamw.warmup_steps) == (2e-3, "warmup_stable_decay", 0.05)
     assert adamw.label_names == ["labels"] and adamw.remove_unused_columns is False
     assert adamw.train_sampling_strategy == "group_by_length" and adamw.ddp_find_unused_parameters is False
     custom = CRNNTrainingArguments(output_dir=str(tmp_path), optim="adadelta", learning_rate=0.5, optim_args="rho=0.95")
@@ -360,7 +386,8 @@ def test_torchrun_ddp_two_gloo_processes(imagefolder, tmp_path):
     assert eval_results["eval_samples"] == 6 and "eval_word_accuracy" in eval_results
     train_results = json.loads((output_dir / "train_results.json").read_text())
     assert train_results["train_samples"] == len(WORDS)
-    assert "torchrun --nproc_per_node=2" in (output_dir / "README.md").read_text()
+    card = (output_dir / "README.md").read_text()
+    assert "torchrun --nproc_per_node=2" in card and "on 2 processes x 1 CPU thread (" in card
 
 
 # ---------------------------------------------------------------------------------------------------------------------
