@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import SchedulerType, Trainer, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .configuration_crnn import CRNNConfig
@@ -124,14 +124,13 @@ def build_config(
 ADADELTA = "adadelta"
 # The paper: "ADADELTA ... with the decay rate rho set to 0.9"; crnn.pytorch trains it at lr 1.0 with no schedule.
 ADADELTA_DEFAULTS = {"rho": 0.9, "eps": 1e-6}
-WARMUP_STABLE_DECAY = "warmup_stable_decay"
 # Share of the training steps over which "warmup_stable_decay" decays, unless `lr_scheduler_kwargs` names
 # `num_decay_steps`: a cosine over the whole run lowers the rate before CTC has left its all-blank plateau.
 WSD_DECAY_FRACTION = 0.2
 _OPTIMIZER_DEFAULTS = {
     # optimiser -> (learning rate, LR schedule, warmup): what converged fastest side by side (docs/training.md).
     ADADELTA: (1.0, "constant", 0.0),
-    "adamw": (2e-3, WARMUP_STABLE_DECAY, 0.05),
+    "adamw": (2e-3, SchedulerType.WARMUP_STABLE_DECAY.value, 0.05),
 }
 
 
@@ -261,8 +260,7 @@ class CRNNTrainer(Trainer):
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         """Trainer's scheduler; `warmup_stable_decay` decays over the last `WSD_DECAY_FRACTION` unless told how long."""
-        scheduler = getattr(self.args.lr_scheduler_type, "value", self.args.lr_scheduler_type)
-        if self.lr_scheduler is not None or scheduler != WARMUP_STABLE_DECAY:
+        if self.lr_scheduler is not None or self.args.lr_scheduler_type != SchedulerType.WARMUP_STABLE_DECAY:
             return super().create_scheduler(num_training_steps, optimizer)
         given = self.args.lr_scheduler_kwargs
         decay_steps = round(WSD_DECAY_FRACTION * num_training_steps)
