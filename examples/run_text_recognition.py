@@ -49,6 +49,7 @@ from hf_crnn.synthetic import (
     make_synthetic_dataset,
     make_synthetic_iterable_dataset,
     select_fonts,
+    training_fonts,
 )
 from hf_crnn.training import (
     ADADELTA,
@@ -183,6 +184,13 @@ class DataArguments:
     synthetic_word_list: str | None = field(
         default=None, metadata={"help": "Word list file (default: /usr/share/dict/words, else the shipped list)."}
     )
+    synthetic_extra_font_dirs: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folders of additional training fonts, separated by os.pathsep (':'). The held-out evaluation "
+            "fonts stay the split of the system fonts; an extra font of a held-out family is an error."
+        },
+    )
     synthetic_cache_dir: str | None = field(
         default=None, metadata={"help": "`datasets` cache folder for the rendered synthetic images."}
     )
@@ -308,13 +316,16 @@ def load_synthetic_datasets(data_args: DataArguments, tokenizer, do_train: bool,
     )
     splits = {}
     if do_train:
+        train_fonts = synthetic_training_fonts(data_args, tokenizer)
         if data_args.streaming:
-            splits["train"] = make_synthetic_iterable_dataset(seed=data_args.synthetic_seed, fonts="train", **options)
+            splits["train"] = make_synthetic_iterable_dataset(
+                seed=data_args.synthetic_seed, fonts=train_fonts, **options
+            )
         else:
             splits["train"] = make_synthetic_dataset(
                 data_args.synthetic_train_samples,
                 seed=data_args.synthetic_seed,
-                fonts="train",
+                fonts=train_fonts,
                 num_proc=data_args.preprocessing_num_workers,
                 cache_dir=data_args.synthetic_cache_dir,
                 **options,
@@ -332,6 +343,12 @@ def load_synthetic_datasets(data_args: DataArguments, tokenizer, do_train: bool,
     return splits
 
 
+def synthetic_training_fonts(data_args: DataArguments, tokenizer) -> list:
+    """The training side of the font split, plus the fonts under --synthetic_extra_font_dirs."""
+    extra_dirs = data_args.synthetic_extra_font_dirs.split(os.pathsep) if data_args.synthetic_extra_font_dirs else None
+    return training_fonts(extra_dirs, charset=synthetic_charset(tokenizer))
+
+
 def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:
     """(training data, evaluation data) in words, for the logs and the model card."""
     if not data_args.is_synthetic:
@@ -339,8 +356,8 @@ def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:
         validation = data_args.validation_dir or data_args.validation_file or f"{train} ({data_args.validation_split_name})"
         return str(train), str(validation)
 
-    def families(split: str) -> str:
-        return ", ".join(sorted({font.family for font in select_fonts(split, charset=synthetic_charset(tokenizer))}))
+    def families(fonts) -> str:
+        return ", ".join(sorted({font.family for font in fonts}))
 
     texts = (
         f"{data_args.synthetic_word_probability:.0%} words from "
@@ -351,11 +368,11 @@ def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:
     amount = "an endless stream of" if data_args.streaming else f"{data_args.synthetic_train_samples:,}"
     train = (
         f"{amount} synthetic word images (hf_crnn.synthetic, seed {data_args.synthetic_seed}; {texts}) in the "
-        f"training fonts: {families('train')}"
+        f"training fonts: {families(synthetic_training_fonts(data_args, tokenizer))}"
     )
     validation = (
         f"{data_args.synthetic_eval_samples:,} synthetic word images (seed {data_args.synthetic_seed + 1}) in fonts "
-        f"held out of training: {families('eval')}"
+        f"held out of training: {families(select_fonts('eval', charset=synthetic_charset(tokenizer)))}"
     )
     return train, validation
 

@@ -282,6 +282,52 @@ def select_fonts(
     return selected
 
 
+def training_fonts(
+    extra_font_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    font_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    charset: str = DEFAULT_CHARSET,
+    eval_fraction: float = 0.25,
+) -> list[FontInfo]:
+    """The training side of the font split, widened with the fonts found under `extra_font_dirs`.
+
+    The held-out evaluation fonts stay what `select_fonts("eval")` gives (the split of the fonts under `font_dirs`
+    only), so more training fonts can be added without moving the evaluation set. Keep the extra folders outside
+    `font_dirs` (the system font folders by default): fonts installed there would enter the split itself.
+
+    Args:
+        extra_font_dirs (`str`, `os.PathLike` or a sequence of them, *optional*):
+            Folders of additional training fonts, searched like `find_fonts` (fonts lacking a glyph of `charset` are
+            skipped). `None` gives `select_fonts("train")` unchanged.
+        font_dirs, charset, eval_fraction: See `select_fonts`.
+
+    Returns:
+        `list[FontInfo]`: the training fonts, then the extra fonts not already among them (by family and style).
+
+    Raises:
+        `ValueError`: when an extra folder holds no usable font, or an extra font belongs to a held-out family (an
+        evaluation typeface would leak into training).
+    """
+    train_fonts = select_fonts("train", font_dirs=font_dirs, charset=charset, eval_fraction=eval_fraction)
+    if extra_font_dirs is None:
+        return train_fonts
+    extra_dirs = _font_dirs_or_default(extra_font_dirs)
+    extra_fonts = find_fonts(extra_dirs, charset)
+    if not extra_fonts:
+        raise ValueError(
+            f"No font covering the charset {charset!r} was found under the extra font folders {extra_dirs}."
+        )
+    eval_fonts = select_fonts("eval", font_dirs=font_dirs, charset=charset, eval_fraction=eval_fraction)
+    held_out = {font.family for font in eval_fonts}
+    leaked = sorted({font.family for font in extra_fonts} & held_out)
+    if leaked:
+        raise ValueError(
+            f"The extra training fonts under {extra_dirs} include the held-out evaluation families {leaked}; "
+            "remove them so that evaluation stays on typefaces never seen in training."
+        )
+    known = {(font.family, font.style) for font in train_fonts}
+    return train_fonts + [font for font in extra_fonts if (font.family, font.style) not in known]
+
+
 @functools.lru_cache(maxsize=1024)
 def _load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size=size, layout_engine=_LAYOUT_ENGINE)

@@ -270,6 +270,22 @@ class CRNNTrainer(Trainer):
         finally:
             self.args.lr_scheduler_kwargs = given  # the arguments stay as given (they are saved with checkpoints)
 
+    def evaluation_loop(self, *args, **kwargs):
+        self._use_main_process_buffers()
+        return super().evaluation_loop(*args, **kwargs)
+
+    def _use_main_process_buffers(self) -> None:
+        """Give every process the main process's buffers (BatchNorm running statistics) before evaluating.
+
+        DDP broadcasts buffers from rank 0 only at the start of each training forward, so after the last step each
+        rank holds statistics updated by its own last batch. Without this, each rank would evaluate a slightly
+        different model, and none of them would be exactly the model that rank 0 saves.
+        """
+        if self.args.world_size <= 1 or not torch.distributed.is_initialized():
+            return
+        for buffer in self.model.buffers():
+            torch.distributed.broadcast(buffer.data, src=0)
+
     def _length_grouped_sampler(self, dataset, batch_size: int, generator=None) -> LengthGroupedSampler | None:
         import datasets
 

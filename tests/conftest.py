@@ -72,3 +72,24 @@ def checkpoint_dir(tmp_path, model, processor):
 @pytest.fixture
 def word_images():
     return [render_word(word) for word in ("hello", "world", "crnn", "a", "transformers")]
+
+
+@pytest.fixture
+def system_and_extra_fonts(tmp_path):
+    """A 'system' font folder with every installed family but one, and an 'extra' folder with that one (symlinks).
+
+    Returns `(system_dir, extra_dir, extra_family)`.
+    """
+    from hf_crnn.synthetic import find_fonts
+
+    fonts = find_fonts()
+    families = sorted({font.family for font in fonts})
+    if len(families) < 3:
+        pytest.skip("needs fonts of three families at least (Debian: fonts-dejavu-core)")
+    system, extra = tmp_path / "system", tmp_path / "extra"
+    system.mkdir()
+    extra.mkdir()
+    extra_family = families[-1]
+    for font in fonts:
+        (extra if font.family == extra_family else system).joinpath(font.name).symlink_to(font.path)
+    return system, extra, extra_family

@@ -18,6 +18,7 @@ from hf_crnn.synthetic import (
     render_text,
     select_fonts,
     split_fonts,
+    training_fonts,
 )
 
 
@@ -112,6 +113,29 @@ def test_split_falls_back_to_styles_for_a_single_family():
     assert len(eval_fonts) == 1 and len(train_fonts) == 2
     with pytest.raises(ValueError, match="at least two fonts"):
         split_fonts(fonts[:1])
+
+
+def test_extra_training_fonts_widen_training_and_leave_evaluation_alone(system_and_extra_fonts):
+    system, extra, extra_family = system_and_extra_fonts
+    train_fonts = select_fonts("train", font_dirs=system)
+    widened = training_fonts(extra, font_dirs=system)
+    extra_fonts = [font for font in widened if font.family == extra_family]
+    assert widened == train_fonts + extra_fonts and extra_fonts == find_fonts(extra)
+    assert training_fonts(None, font_dirs=system) == train_fonts
+    # The evaluation side is still the split of the system folder: the extra family never lands there.
+    assert extra_family not in {font.family for font in select_fonts("eval", font_dirs=system)}
+
+
+def test_extra_training_fonts_of_a_held_out_family_are_refused(system_and_extra_fonts, tmp_path):
+    system, _, _ = system_and_extra_fonts
+    held_out = select_fonts("eval", font_dirs=system)[0]
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    leaky.joinpath(held_out.name).symlink_to(held_out.path)
+    with pytest.raises(ValueError, match=f"held-out evaluation families.*{held_out.family}"):
+        training_fonts(leaky, font_dirs=system)
+    with pytest.raises(ValueError, match="No font covering"):
+        training_fonts(tmp_path / "empty-or-missing", font_dirs=system)
 
 
 def test_fonts_without_the_glyphs_are_skipped():

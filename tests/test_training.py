@@ -92,7 +92,8 @@ def _common_args(output_dir: Path, **overrides) -> list[str]:
         "dataloader_pin_memory": "false",
         "seed": "0",
     }
-    args.update({key: str(value) for key, value in overrides.items()})
+    args.update({key: str(value) for key, value in overrides.items() if value is not None})
+    args = {key: value for key, value in args.items() if overrides.get(key, "") is not None}  # None drops a default
     flags = [f"--{key}" for key, value in args.items() if value == "FLAG"]
     return flags + [item for key, value in args.items() if value != "FLAG" for item in (f"--{key}", value)]
 
@@ -184,20 +185,37 @@ def test_streaming_needs_max_steps(imagefolder, tmp_path):
         run_script(tmp_path / "out", train_dir=imagefolder / "train", do_train="FLAG", streaming="FLAG", max_steps=-1)
 
 
+def run_synthetic(tmp_path: Path, **overrides):
+    """The script on its built-in synthetic data, training and evaluating; returns (trainer, train fonts, eval fonts)."""
+    options = dict(max_steps=2, synthetic_train_samples=16, synthetic_eval_samples=8)
+    options.update(overrides)
+    trainer = run_script(
+        tmp_path / "out", do_train="FLAG", do_eval="FLAG", synthetic_cache_dir=tmp_path / "cache", **options
+    )
+    train_fonts = set(trainer.train_dataset.with_format(None)["font"])
+    eval_fonts = set(trainer.eval_dataset.with_format(None)["font"])
+    return trainer, train_fonts, eval_fonts
+
+
 def test_synthetic_default_data(tmp_path):
     """No dataset argument: synthetic words, evaluated in fonts held out of training."""
-    trainer = run_script(
-        tmp_path / "out",
-        do_train="FLAG",
-        do_eval="FLAG",
-        max_steps=2,
-        synthetic_train_samples=16,
-        synthetic_eval_samples=8,
-        synthetic_cache_dir=tmp_path / "cache",
-    )
+    trainer, train_fonts, eval_fonts = run_synthetic(tmp_path)
     assert trainer.state.global_step == 2
-    fonts = set(trainer.eval_dataset.with_format(None)["font"]) & set(trainer.train_dataset.with_format(None)["font"])
-    assert not fonts, "evaluation fonts must be held out of training"
+    assert not train_fonts & eval_fonts, "evaluation fonts must be held out of training"
+
+
+def test_synthetic_extra_training_fonts(system_and_extra_fonts, tmp_path, monkeypatch):
+    """--synthetic_extra_font_dirs adds training fonts; the evaluation fonts stay the held-out side of the split."""
+    system, extra, extra_family = system_and_extra_fonts
+    monkeypatch.setenv("HF_CRNN_FONT_DIRS", str(system))
+    _, train_fonts, eval_fonts = run_synthetic(
+        tmp_path, max_steps=1, synthetic_train_samples=64, synthetic_extra_font_dirs=extra
+    )
+    extra_names = {path.name for path in extra.iterdir()}
+    assert train_fonts & extra_names, "the extra fonts must be drawn for training"
+    assert not eval_fonts & (train_fonts | extra_names)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert extra_family in card.split("in the training fonts:")[1].splitlines()[0]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
