@@ -92,8 +92,7 @@ def _common_args(output_dir: Path, **overrides) -> list[str]:
         "dataloader_pin_memory": "false",
         "seed": "0",
     }
-    args.update({key: str(value) for key, value in overrides.items() if value is not None})
-    args = {key: value for key, value in args.items() if overrides.get(key, "") is not None}  # None drops a default
+    args.update({key: str(value) for key, value in overrides.items()})
     flags = [f"--{key}" for key, value in args.items() if value == "FLAG"]
     return flags + [item for key, value in args.items() if value != "FLAG" for item in (f"--{key}", value)]
 
