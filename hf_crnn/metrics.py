@@ -248,8 +248,9 @@ def preprocess_logits_for_metrics(logits, labels=None):
         labels: Unused; part of the hook's signature.
 
     Returns:
-        `(frame_ids, frame_lengths)` with `frame_ids` cut to the batch's longest valid frame count, or just
-        `frame_ids` when no frame lengths were given.
+        `(frame_ids, frame_lengths)`, or just `frame_ids` when no frame lengths were given. `frame_ids` keeps the
+        frame axis it was given: under DDP, `Trainer` pads logits to the longest frame count of all processes before
+        this hook and then gathers them, which needs the same shape on every process.
     """
     if isinstance(logits, (tuple, list)):
         frame_lengths = logits[1] if len(logits) > 1 else None
@@ -257,10 +258,7 @@ def preprocess_logits_for_metrics(logits, labels=None):
     else:
         frame_lengths = None
     frame_ids = logits.argmax(dim=-1)
-    if frame_lengths is None:
-        return frame_ids
-    # Frames past the longest valid one come from the collator's width padding only: not worth storing.
-    return frame_ids[:, : int(frame_lengths.max())], frame_lengths
+    return frame_ids if frame_lengths is None else (frame_ids, frame_lengths)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

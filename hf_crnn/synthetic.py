@@ -307,7 +307,7 @@ def training_fonts(
         `ValueError`: when an extra folder holds no usable font, or an extra font belongs to a held-out family (an
         evaluation typeface would leak into training).
     """
-    train_fonts = select_fonts("train", font_dirs=font_dirs, charset=charset, eval_fraction=eval_fraction)
+    train_fonts, eval_fonts = split_fonts(select_fonts("all", font_dirs=font_dirs, charset=charset), eval_fraction)
     if extra_font_dirs is None:
         return train_fonts
     extra_dirs = _font_dirs_or_default(extra_font_dirs)
@@ -316,7 +316,6 @@ def training_fonts(
         raise ValueError(
             f"No font covering the charset {charset!r} was found under the extra font folders {extra_dirs}."
         )
-    eval_fonts = select_fonts("eval", font_dirs=font_dirs, charset=charset, eval_fraction=eval_fraction)
     held_out = {font.family for font in eval_fonts}
     leaked = sorted({font.family for font in extra_fonts} & held_out)
     if leaked:

@@ -133,6 +133,7 @@ def test_compute_metrics_decodes_trainer_predictions(crnn_processor):
 
     # Greedy frame ids instead of logits (preprocess_logits_for_metrics), padded by Trainer the same way.
     frame_ids, lengths = preprocess_logits_for_metrics((torch.from_numpy(logits), torch.from_numpy(frame_lengths)))
+    assert frame_ids.shape == logits.shape[:2]  # frames beyond every valid one kept: DDP gathers equal shapes
     frame_ids = frame_ids.numpy()
     frame_ids[2:, 10:] = -100
     assert compute_metrics(EvalPrediction((frame_ids, lengths.numpy()), label_ids)) == pytest.approx(expected)

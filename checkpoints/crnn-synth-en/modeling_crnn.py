@@ -204,6 +204,10 @@ class CRNNPreTrainedModel(PreTrainedModel):
     # Checkpointing would re-run batch norm in training mode during backward and update its running statistics
     # twice; CRNN activations are small enough that it would not pay off anyway.
     supports_gradient_checkpointing = False
+    # The CTC loss is a mean over the batch, not a sum to be divided by `num_items_in_batch`. Saying so stops Trainer
+    # from passing that count and from multiplying the loss by the number of DDP processes, which doubled both the
+    # reported loss and the gradients under 2 processes.
+    accepts_loss_kwargs = False
 
     def _init_weights(self, module):
         if isinstance(module, nn.Conv2d):
