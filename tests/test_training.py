@@ -413,7 +413,8 @@ def test_torchrun_ddp_two_gloo_processes(imagefolder, tmp_path):
     assert "torchrun --nproc_per_node=2" in card and "on 2 processes x 1 CPU thread (" in card
 
     # The evaluation both ranks ran is the saved model's: the same loss (not scaled by the number of processes) and
-    # the same predictions (BatchNorm statistics of rank 0, the ones saved) as one process reading the checkpoint.
+    # the same predictions as one process reading the checkpoint. The tight tolerance is what catches a rank keeping
+    # its own BatchNorm statistics: on this tiny model that moves the loss by about 2e-5 relative; float noise is 1e-7.
     run_script(
         tmp_path / "single",
         model_name_or_path=output_dir,
@@ -422,7 +423,7 @@ def test_torchrun_ddp_two_gloo_processes(imagefolder, tmp_path):
         do_eval="FLAG",
     )
     single = json.loads((tmp_path / "single" / "eval_results.json").read_text())
-    assert eval_results["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
+    assert eval_results["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-6)
     for metric in ("eval_cer", "eval_ned", "eval_word_accuracy"):
         assert eval_results[metric] == pytest.approx(single[metric]), metric
 
