@@ -56,6 +56,8 @@ class Source:
         preprocessing: One line describing the source's preprocessing, for the model card; `{pil_mode}`, `{width}`
             and `{height}` are filled in from the image processor.
         notes: Extra model-card lines (limits, unverified parts).
+        image_processor_kwargs: [`CRNNImageProcessor`] arguments that replace the default fixed-width resize
+            (e.g. EasyOCR's aspect-preserving resize to its 64-pixel height).
         script: The converter's file name, for the recorded command.
         tag: A Hub tag naming the source.
     """
@@ -75,25 +77,36 @@ class Source:
     image_mean: float = 0.5
     image_std: float = 0.5
     notes: tuple[str, ...] = field(default_factory=tuple)
+    image_processor_kwargs: Mapping[str, object] = field(default_factory=dict)
 
 
 # ---- command line --------------------------------------------------------------------------------------------------
 
 
-def build_argument_parser(source: Source, description: str) -> argparse.ArgumentParser:
-    """The arguments every converter takes; a script adds its own (e.g. `--image_height`) to the returned parser."""
+def build_argument_parser(
+    source: Source, description: str, checkpoint_help: str | None = None
+) -> argparse.ArgumentParser:
+    """
+    The arguments every converter takes; a script adds its own (e.g. `--image_height`) to the returned parser.
+    With `checkpoint_help`, `--checkpoint` is optional (the script finds the file itself when it is not given).
+    """
     parser = argparse.ArgumentParser(
         prog=f"python conversion/{source.script}",
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--checkpoint", required=True, help=f"The {source.name} checkpoint ({source.original_file}).")
+    parser.add_argument(
+        "--checkpoint",
+        required=checkpoint_help is None,
+        help=checkpoint_help or f"The {source.name} checkpoint ({source.original_file}).",
+    )
     parser.add_argument("--output_dir", required=True, help="Folder to write the hf_crnn checkpoint to.")
     parser.add_argument(
         "--alphabet",
         default=source.alphabet,
         help="Characters of class ids 1, 2, ... (id 0 is the CTC blank), in the order the checkpoint was trained "
-        f"with. Default: the published model's {source.alphabet!r}.",
+        # argparse %-formats help strings: an alphabet with '%' (EasyOCR's) must be escaped.
+        f"with. Default: the published model's {source.alphabet!r}.".replace("%", "%%"),
     )
     parser.add_argument(
         "--image_width", type=int, default=100, help="Width images are resized to (the sources use 100)."
@@ -227,15 +240,17 @@ def build_processor(
         )
     # The sources fold labels to lower case exactly when their alphabet has no upper-case letters.
     tokenizer = CRNNTokenizer(characters=alphabet, do_lower_case=not any(char.isupper() for char in alphabet))
-    image_processor = CRNNImageProcessor(
-        image_height=image_height,
-        num_channels=num_channels,
-        resize_mode="fixed",
-        fixed_width=image_width,
-        resample=source.resample,
-        image_mean=source.image_mean,
-        image_std=source.image_std,
-    )
+    image_processor_kwargs = {
+        "image_height": image_height,
+        "num_channels": num_channels,
+        "resize_mode": "fixed",
+        "fixed_width": image_width,
+        "resample": source.resample,
+        "image_mean": source.image_mean,
+        "image_std": source.image_std,
+        **source.image_processor_kwargs,
+    }
+    image_processor = CRNNImageProcessor(**image_processor_kwargs)
     return CRNNProcessor(image_processor, tokenizer)
 
 

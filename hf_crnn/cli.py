@@ -5,7 +5,7 @@
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict]
     hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
     hf-crnn evaluate ARGS...                   forwards ARGS to hf_crnn.evaluation.main
-    hf-crnn convert --source meijieru|clovaai|bgshih ARGS...
+    hf-crnn convert --source meijieru|clovaai|easyocr|bgshih ARGS...
                                                forwards ARGS to conversion/convert_<source>.py's main
 
 Exit codes: 0 on success (images that could not be read are reported but do not fail the run), 1 when `--strict`
@@ -54,6 +54,7 @@ EVALUATION_MODULE = "hf_crnn.evaluation"
 CONVERTERS = {
     "meijieru": "convert_meijieru_crnn",
     "clovaai": "convert_clovaai_benchmark",
+    "easyocr": "convert_easyocr",
     "bgshih": "convert_bgshih_torch7",
 }
 CONVERSION_PACKAGE = "conversion"

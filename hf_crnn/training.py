@@ -164,7 +164,7 @@ class CRNNTrainingArguments(TrainingArguments):
     )
     lr_scheduler_type: str | None = field(
         default=None,
-        metadata={"help": "LR schedule. Default: 'constant' for adadelta, 'warmup_stable_decay' (last 20%) otherwise."},
+        metadata={"help": "LR schedule. Default: 'constant' for adadelta, 'warmup_stable_decay' (last 20%%) otherwise."},
     )
     warmup_steps: float | None = field(
         default=None,
