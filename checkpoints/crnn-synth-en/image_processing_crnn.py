@@ -150,6 +150,12 @@ class CRNNImageProcessor(BaseImageProcessor):
         image_mean (`float` or `list[float]`, *optional*, defaults to 0.5): Mean(s) subtracted after scaling.
         image_std (`float` or `list[float]`, *optional*, defaults to 0.5): Std(s) divided by after that.
         pad_width_multiple (`int`, *optional*, defaults to 4): The padded batch width is a multiple of this.
+        edge_padding_multiple (`int`, *optional*):
+            When set, each resized image is first right-padded to the next multiple of this width by repeating its
+            last pixel column, and that padding counts as image content (it is part of `image_widths`). This is the
+            preprocessing of models trained that way (EasyOCR pads each crop to a multiple of its 64-pixel height
+            with its border column); narrow images are then widened by padding, not stretched to `min_width`. It
+            depends on the image alone, so batching still never changes a result.
 
     Returns from `__call__`: a `BatchFeature` with `pixel_values` `(B, C, image_height, W_max)` float32 and
     `image_widths` `(B,)` int64, the width of each image before padding.
@@ -169,6 +175,7 @@ class CRNNImageProcessor(BaseImageProcessor):
         image_mean: float | list[float] = 0.5,
         image_std: float | list[float] = 0.5,
         pad_width_multiple: int = 4,
+        edge_padding_multiple: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -180,6 +187,10 @@ class CRNNImageProcessor(BaseImageProcessor):
             raise ValueError(f"Need 0 < min_width <= max_width, got {min_width} and {max_width}.")
         if min(image_height, fixed_width, pad_width_multiple) < 1:
             raise ValueError("`image_height`, `fixed_width` and `pad_width_multiple` must be positive.")
+        if edge_padding_multiple is not None and (
+            not isinstance(edge_padding_multiple, int) or isinstance(edge_padding_multiple, bool) or edge_padding_multiple < 1
+        ):
+            raise ValueError(f"`edge_padding_multiple` must be a positive int or None, got {edge_padding_multiple!r}.")
         self.image_height = image_height
         self.num_channels = num_channels
         self.resize_mode = resize_mode
@@ -190,13 +201,21 @@ class CRNNImageProcessor(BaseImageProcessor):
         self.image_mean = image_mean
         self.image_std = image_std
         self.pad_width_multiple = pad_width_multiple
+        self.edge_padding_multiple = edge_padding_multiple
 
-    def target_width(self, width: int, height: int) -> int:
-        """Width an image of `width` x `height` pixels is resized to."""
+    def resized_width(self, width: int, height: int) -> int:
+        """Width an image of `width` x `height` pixels is resized to (before any edge padding)."""
         if self.resize_mode == "fixed":
             return self.fixed_width
         scaled = round(width * self.image_height / height)
         return int(min(max(scaled, self.min_width), self.max_width))
+
+    def target_width(self, width: int, height: int) -> int:
+        """Valid width of an image of `width` x `height` pixels in the model input (its `image_widths` entry)."""
+        resized = self.resized_width(width, height)
+        if self.edge_padding_multiple is None:
+            return resized
+        return -(-resized // self.edge_padding_multiple) * self.edge_padding_multiple
 
     def _per_channel(self, values: float | Sequence[float], name: str) -> np.ndarray:
         values = np.asarray(values, dtype=np.float32).reshape(-1)
@@ -235,8 +254,13 @@ class CRNNImageProcessor(BaseImageProcessor):
         resized = []
         for image in images:
             image = load_image(image, self.num_channels)
-            width = self.target_width(image.width, image.height)
-            resized.append(np.asarray(image.resize((width, self.image_height), resample=self.resample)))
+            width = self.resized_width(image.width, image.height)
+            array = np.asarray(image.resize((width, self.image_height), resample=self.resample))
+            extra = self.target_width(image.width, image.height) - width
+            if extra:
+                pad = [(0, 0), (0, extra)] + [(0, 0)] * (array.ndim - 2)
+                array = np.pad(array, pad, mode="edge")
+            resized.append(array)
         widths = np.array([image.shape[1] for image in resized], dtype=np.int64)
         multiple = self.pad_width_multiple
         batch_width = int(-(-widths.max() // multiple) * multiple)
