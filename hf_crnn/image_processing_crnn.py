@@ -187,9 +187,8 @@ class CRNNImageProcessor(BaseImageProcessor):
             raise ValueError(f"Need 0 < min_width <= max_width, got {min_width} and {max_width}.")
         if min(image_height, fixed_width, pad_width_multiple) < 1:
             raise ValueError("`image_height`, `fixed_width` and `pad_width_multiple` must be positive.")
-        if edge_padding_multiple is not None and (
-            not isinstance(edge_padding_multiple, int) or isinstance(edge_padding_multiple, bool) or edge_padding_multiple < 1
-        ):
+        valid_multiple = isinstance(edge_padding_multiple, int) and not isinstance(edge_padding_multiple, bool)
+        if edge_padding_multiple is not None and not (valid_multiple and edge_padding_multiple >= 1):
             raise ValueError(f"`edge_padding_multiple` must be a positive int or None, got {edge_padding_multiple!r}.")
         self.image_height = image_height
         self.num_channels = num_channels

@@ -142,3 +142,19 @@ def test_remote_code_loads_without_hf_crnn(checkpoint_dir, processor, model, wor
     expected = model(**processor(images=[str(image_path)])).logits
     torch.testing.assert_close(torch.tensor(report["logits"]), expected, atol=1e-6, rtol=0)
     assert report["text"] == processor.batch_decode(expected)[0]
+
+
+def test_pipeline_per_image_lexicons_follow_their_images_through_batching():
+    # More images than batch_size, widths unsorted: each image must be decoded against its own lexicon. The shipped
+    # checkpoint reads these words, so any lexicon mix-up shows as "zebra".
+    from pathlib import Path
+
+    checkpoint_dir = Path(__file__).resolve().parents[1] / "checkpoints" / "crnn-synth-en"
+    words = ["hello", "at", "recognition", "cat", "world", "pipelines", "on"]
+    images = [render_word(word) for word in words]
+    lexicons = [[word, "zebra"] for word in words]
+    pipe = pipeline("text-recognition", model=str(checkpoint_dir))
+    results = pipe(images, lexicon=lexicons, batch_size=2)
+    assert [result[0]["generated_text"] for result in results] == words
+    with pytest.raises(ValueError, match="Got 2 per-image lexicons for 7 images"):
+        pipe(images, lexicon=lexicons[:2], batch_size=2)

