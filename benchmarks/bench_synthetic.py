@@ -17,7 +17,8 @@ Throughput of the synthetic word-image generator, in one process (one core), pri
 
     python benchmarks/bench_synthetic.py --num_images 2000
 
-Rows: rendering alone (several text settings), rendering plus PNG encoding (what building a map-style dataset
+Rows: rendering alone (several text settings, the "clean" and the "scene" style, the latter with the background
+textures of the default folder and with generated ones), rendering plus PNG encoding (what building a map-style dataset
 costs per image), `make_synthetic_dataset` end to end (Arrow files written), iterating
 `make_synthetic_iterable_dataset`, and rendering plus batching with `CRNNDataCollator` (what a training loop fed by
 the stream pays per image).
@@ -27,6 +28,7 @@ import argparse
 import io
 import os
 import platform
+import subprocess
 import statistics
 import tempfile
 import time
@@ -63,6 +65,16 @@ def images_per_second(run: Callable[[int], None], num_images: int, repeats: int)
     return statistics.median(cpu_rates), statistics.median(wall_rates)
 
 
+def cpu_name() -> str:
+    """The CPU model as `lscpu` names it (the platform string otherwise)."""
+    try:
+        output = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or platform.machine()
+    names = [line.split(":", 1)[1].strip() for line in output.splitlines() if line.startswith("Model name")]
+    return names[0] if names else platform.machine()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num_images", type=int, default=2000, help="Images per timed run.")
@@ -78,6 +90,8 @@ def main():
     def render_with(**kwargs) -> Callable[[int], None]:
         source = SyntheticTextGenerator(seed=args.seed, **kwargs)
         return lambda n: [source[i] for i in range(n)]
+
+    empty_dir = tempfile.TemporaryDirectory()  # no textures: the scene style's generated fallback
 
     def render_and_encode(n: int) -> None:
         for i in range(n):
@@ -96,6 +110,8 @@ def main():
         ("render, words only, lowercase", render_with(word_probability=1.0, lowercase=True)),
         ("render, random strings of 10-16 characters", render_with(word_probability=0.0, min_len=10, max_len=16)),
         ("render, held-out eval fonts", render_with(fonts="eval")),
+        ("render, scene style, textures of the default folder", render_with(style="scene")),
+        ("render, scene style, generated textures", render_with(style="scene", background_dirs=empty_dir.name)),
         ("render + PNG encode", render_and_encode),
         ("make_synthetic_dataset (Arrow on disk)", build_dataset),
         ("make_synthetic_iterable_dataset, iterate", iterate_stream),
@@ -118,6 +134,7 @@ def main():
         print(f"(skipping the collator row: {error})")
 
     print(
+        f"CPU: {cpu_name()}; load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}; "
         f"Python {platform.python_version()}, {platform.processor() or platform.machine()}, 1 process, "
         f"{args.num_images} images per run, median of {args.repeats}; {len(generator.fonts)} training fonts; "
         f"image height 32, width mean {np.mean(widths):.0f} px (min {min(widths)}, max {max(widths)})"
@@ -128,6 +145,7 @@ def main():
     for name, run in rows:
         cpu_rate, wall_rate = images_per_second(run, args.num_images, args.repeats)
         print(f"| {name} | {cpu_rate:,.0f} | {wall_rate:,.0f} |", flush=True)
+    print(f"\nload average after: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -75,17 +75,21 @@ def word_images():
 
 
 @pytest.fixture
-def system_and_extra_fonts(tmp_path):
+def system_and_extra_fonts(tmp_path, monkeypatch):
     """A 'system' font folder with every installed family but one, and an 'extra' folder with that one (symlinks).
 
-    Returns `(system_dir, extra_dir, extra_family)`.
+    The first family (by name) is the only held-out family, so that with just fonts-dejavu-core installed the
+    system folder still has a training family and the extra one is not held out. Returns
+    `(system_dir, extra_dir, extra_family)`.
     """
+    from hf_crnn.synthetic import fonts as synthetic  # the module whose HELD_OUT_FONT_FAMILIES split_fonts reads
     from hf_crnn.synthetic import find_fonts
 
     fonts = find_fonts()
     families = sorted({font.family for font in fonts})
     if len(families) < 3:
         pytest.skip("needs fonts of three families at least (Debian: fonts-dejavu-core)")
+    monkeypatch.setattr(synthetic, "HELD_OUT_FONT_FAMILIES", (families[0],))
     system, extra = tmp_path / "system", tmp_path / "extra"
     system.mkdir()
     extra.mkdir()

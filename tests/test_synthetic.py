@@ -1,16 +1,27 @@
 """Tests of the built-in synthetic word images (hf_crnn.synthetic)."""
 
 import random
+import string
+import struct
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from hf_crnn import synthetic
 from hf_crnn.synthetic import (
     BUILTIN_WORD_LIST,
+    BackgroundSource,
     FontInfo,
     RenderConfig,
+    SceneConfig,
+    SceneDegradation,
     SyntheticTextGenerator,
+    TextSampler,
+    curve_coverage,
+    find_backgrounds,
+    read_gimp_pattern,
+    render_scene_text,
     find_fonts,
     load_word_list,
     make_synthetic_dataset,
@@ -107,12 +118,27 @@ def test_split_is_deterministic_and_order_independent(fonts):
     assert split_fonts(shuffled) == split_fonts(fonts)
 
 
-def test_split_falls_back_to_styles_for_a_single_family():
-    fonts = [FontInfo("Family", style, f"/fonts/Family-{style}.ttf") for style in ("Regular", "Bold", "Italic")]
-    train_fonts, eval_fonts = split_fonts(fonts)
-    assert len(eval_fonts) == 1 and len(train_fonts) == 2
-    with pytest.raises(ValueError, match="at least two fonts"):
-        split_fonts(fonts[:1])
+def test_split_holds_out_the_named_families_whatever_else_is_installed():
+    """The held-out side is `HELD_OUT_FONT_FAMILIES`, not a function of which other families are installed."""
+    named = [FontInfo(family, "Regular", f"/fonts/{family}.ttf") for family in synthetic.HELD_OUT_FONT_FAMILIES]
+    others = [FontInfo(f"Other {index}", "Regular", f"/fonts/other-{index}.ttf") for index in range(12)]
+    for installed in (named[:1] + others[:1], named + others[:3], named[1:3] + others):
+        train_fonts, eval_fonts = split_fonts(installed)
+        assert eval_fonts == sorted(font for font in installed if font in named)
+        assert train_fonts == sorted(font for font in installed if font in others)
+    train_fonts, eval_fonts = split_fonts(named + others, held_out_families=["Other 3"])
+    assert eval_fonts == [others[3]] and len(train_fonts) == len(named) + len(others) - 1
+
+
+def test_a_side_without_fonts_is_a_clear_error(system_and_extra_fonts, monkeypatch):
+    system, _, _ = system_and_extra_fonts
+    monkeypatch.setattr(synthetic.fonts, "HELD_OUT_FONT_FAMILIES", ("No Such Family",))
+    with pytest.raises(ValueError, match="No font of the held-out evaluation families"):
+        select_fonts("eval", font_dirs=system)
+    families = sorted({font.family for font in find_fonts(system)})
+    monkeypatch.setattr(synthetic.fonts, "HELD_OUT_FONT_FAMILIES", tuple(families))
+    with pytest.raises(ValueError, match="No font outside the held-out evaluation families"):
+        select_fonts("train", font_dirs=system)
 
 
 def test_extra_training_fonts_widen_training_and_leave_evaluation_alone(system_and_extra_fonts):
@@ -158,7 +184,7 @@ def test_bad_arguments_raise_value_errors(fonts):
 def test_builtin_word_list_is_the_fallback(monkeypatch):
     words = load_word_list(BUILTIN_WORD_LIST)
     assert len(words) == 5000 and all(word.isalpha() and word.islower() for word in words)
-    monkeypatch.setattr(synthetic, "SYSTEM_WORD_LIST", "/nonexistent/words")  # a machine without wamerican
+    monkeypatch.setattr(synthetic.text, "SYSTEM_WORD_LIST", "/nonexistent/words")  # a machine without wamerican
     assert load_word_list() == words
 
 
@@ -173,3 +199,145 @@ def test_map_style_and_iterable_datasets_match_the_generator(fonts, tmp_path):
 
     stream = iter(make_synthetic_iterable_dataset(seed=9))
     assert [next(stream)["text"] for _ in range(5)] == dataset["text"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The subpackage and the "scene" style
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_subpackage_reexports_its_public_names():
+    for name in synthetic.__all__:
+        assert getattr(synthetic, name) is not None, name
+    assert synthetic.split_fonts is synthetic.fonts.split_fonts
+    assert synthetic.make_synthetic_dataset is synthetic.dataset.make_synthetic_dataset
+
+
+def test_held_out_split_is_unchanged():
+    assert synthetic.HELD_OUT_FONT_FAMILIES == (
+        "C059",
+        "DejaVu Sans Mono",
+        "DejaVu Serif",
+        "Liberation Mono",
+        "Nimbus Sans",
+    )
+
+
+def _assert_legible_sample(sample, height=32):
+    image = sample["image"]
+    assert image.mode == "RGB" and image.height == height
+    assert sample["width"] == image.width >= 5 * len(sample["text"])
+    gray = _pixels(image.convert("L")).astype(int)
+    assert gray.max() - gray.min() >= 40, f"{sample['text']!r} left an almost uniform image"
+
+
+@pytest.fixture(scope="module")
+def no_backgrounds(tmp_path_factory):
+    return tmp_path_factory.mktemp("no-backgrounds")  # an empty folder: the generated-texture fallback
+
+
+def test_scene_style_is_deterministic_per_seed_and_differs_from_clean(fonts, no_backgrounds):
+    first = SyntheticTextGenerator(seed=5, style="scene", background_dirs=no_backgrounds)
+    second = SyntheticTextGenerator(seed=5, style="scene", background_dirs=no_backgrounds)
+    clean = SyntheticTextGenerator(seed=5)
+    for index in (4, 0, 9):
+        a, b = first[index], second[index]
+        assert a["text"] == b["text"] and np.array_equal(_pixels(a["image"]), _pixels(b["image"]))
+        _assert_legible_sample(a)
+    assert first.fingerprint() == second.fingerprint() != clean.fingerprint()
+    with pytest.raises(ValueError, match="style"):
+        SyntheticTextGenerator(style="photo")
+
+
+def test_every_scene_layer_keeps_the_label_and_the_text(fonts, no_backgrounds):
+    backgrounds = BackgroundSource(no_backgrounds)
+    assert backgrounds.textures == () and backgrounds.paths == []
+    every_layer = SceneConfig(
+        neighbour_probability=1.0,
+        curve_probability=1.0,
+        outline_probability=1.0,
+        shadow_probability=1.0,
+        texture_probability=1.0,
+        degradation_strength=2.0,  # every degradation of RealCropAugmentation at twice its usual rate
+    )
+    generator = SyntheticTextGenerator(
+        seed=1, style="scene", scene_config=every_layer, background_dirs=no_backgrounds, word_list=["Hello"]
+    )
+    for index in range(12):
+        sample = generator[index]
+        assert sample["text_length"] == len(sample["text"])
+        _assert_legible_sample(sample)
+    # One layer at a time, through the rendering function itself: the label is the caller's, the image must not be
+    # blank and must keep the height.
+    degradation = SceneDegradation(strength=0.0)
+    layers = ("neighbour", "curve", "outline", "shadow", "texture")
+    for layer in layers:
+        only_this_layer = {f"{name}_probability": float(name == layer) for name in layers}
+        scene = SceneConfig(**only_this_layer, degradation_strength=0.0)
+        context = ("ab ", " cd") if layer == "neighbour" else ("", "")
+        image = render_scene_text("Word42", fonts[0], random.Random(0), None, scene, backgrounds, degradation, context)
+        _assert_legible_sample({"image": image, "text": "Word42", "width": image.width})
+
+
+def test_curve_keeps_the_ink_inside_the_image():
+    coverage = np.zeros((32, 100), np.float32)
+    coverage[4:28, 10:90] = 1.0  # text touching the top and bottom padding
+    curved = curve_coverage(coverage, random.Random(3), max_curve=0.3)
+    assert curved.shape == coverage.shape and not np.array_equal(curved, coverage)
+    assert curved[0].max() < 0.5 and curved[-1].max() < 0.5  # nothing pushed out of the image
+    assert curved.sum() > 0.6 * coverage.sum()
+
+
+def test_degradation_is_reproducible_and_restores_the_height():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 90, 3), dtype=np.uint8))
+    degradation = SceneDegradation(strength=2.0)
+    a = degradation(image, random.Random(7), min_width=60)
+    b = degradation(image, random.Random(7), min_width=60)
+    assert np.array_equal(_pixels(a), _pixels(b)) and a.height == 32 and a.width >= 60
+
+
+def test_texts_from_every_source_fit_charset_and_lengths():
+    sampler = TextSampler(
+        charset=string.digits + string.ascii_letters,
+        min_len=2,
+        max_len=8,
+        word_list=["cat", "house", "toolongword"],
+        word_probability=0.25,
+        number_probability=0.25,
+        mixed_probability=0.25,
+    )
+    rng = random.Random(0)
+    texts = [sampler(rng) for _ in range(400)]
+    assert all(2 <= len(text) <= 8 and text.isalnum() for text in texts)
+    assert any(text.isdigit() for text in texts)  # numbers
+    assert any(text.lower().startswith(("cat", "house")) and any(c.isdigit() for c in text) for text in texts)
+    assert {"cat", "CAT", "Cat"} & set(texts)  # words, in several cases
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        TextSampler(word_probability=0.7, number_probability=0.5)
+
+
+def test_gimp_patterns_are_read_and_used_as_backgrounds(tmp_path):
+    width, height = 20, 10
+    pixels = bytes(np.random.default_rng(0).integers(0, 255, width * height * 3, dtype=np.uint8))
+    name = b"test\0"
+    header = struct.pack(">5I", 24 + len(name), 1, width, height, 3) + b"GPAT" + name
+    (tmp_path / "texture.pat").write_bytes(header + pixels)
+    (tmp_path / "notes.txt").write_text("not an image")
+    image = read_gimp_pattern(tmp_path / "texture.pat")
+    assert image.size == (width, height) and image.tobytes() == pixels
+    assert find_backgrounds(tmp_path) == [str((tmp_path / "texture.pat").resolve())]
+    source = BackgroundSource(tmp_path)
+    texture = source.texture(random.Random(0), 64, 32)
+    assert texture.shape == (32, 64, 3) and texture.std() > 0
+    colors = {source.color(random.Random(seed)) for seed in range(5)}
+    assert colors <= {tuple(int(v) for v in pixel) for pixel in np.asarray(image).reshape(-1, 3)}
+    with pytest.raises(ValueError, match="not a GIMP pattern"):
+        read_gimp_pattern(tmp_path / "notes.txt")
+
+
+def test_scene_datasets_match_the_generator(fonts, tmp_path, no_backgrounds):
+    dataset = make_synthetic_dataset(3, seed=2, style="scene", background_dirs=no_backgrounds, cache_dir=str(tmp_path))
+    generator = SyntheticTextGenerator(seed=2, style="scene", background_dirs=no_backgrounds)
+    assert dataset["text"] == [generator[index]["text"] for index in range(3)]
+    stream = iter(make_synthetic_iterable_dataset(seed=2, style="scene", background_dirs=no_backgrounds))
+    assert [next(stream)["text"] for _ in range(3)] == dataset["text"]
