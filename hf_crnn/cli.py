@@ -2,8 +2,9 @@
 """The `hf-crnn` command line.
 
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
-                      [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict]
+                      [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict] [--fast]
     hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
+    hf-crnn export --format easyocr --model PATH --output_dir DIR [--name NAME] [--lang_list en ...] [--overwrite]
     hf-crnn evaluate ARGS...                   forwards ARGS to hf_crnn.evaluation.main
     hf-crnn convert --source meijieru|clovaai|easyocr|bgshih ARGS...
                                                forwards ARGS to conversion/convert_<source>.py's main
@@ -24,6 +25,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from tqdm import tqdm
 from transformers import pipeline
 from transformers.utils import logging as transformers_logging
 
+from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, read_word_list_file
 from .image_processing_crnn import load_image
 from .modeling_crnn import CRNNForTextRecognition
 
@@ -46,6 +49,8 @@ OUTPUT_FORMATS = ("text", "json", "tsv")
 IMAGES_PER_CALL = 64
 # Below this many images a progress bar is noise.
 PROGRESS_BAR_MIN_IMAGES = 20
+# `--fast` calibrates optimize_for_cpu("auto") on at most this many of the input images (a few seconds).
+FAST_CALIBRATION_IMAGES = 64
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -57,6 +62,8 @@ CONVERTERS = {
     "easyocr": "convert_easyocr",
     "bgshih": "convert_bgshih_torch7",
 }
+# `hf-crnn export --format` -> the exporter in the conversion/ folder (it reuses the converters' key maps).
+EXPORTERS = {"easyocr": "export_easyocr"}
 CONVERSION_PACKAGE = "conversion"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in FORWARDING_COMMANDS:
             return FORWARDING_COMMANDS[argv[0]](argv[1:])
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        with _plain_warnings():
+            return args.run(args)
     except CommandError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_code
@@ -87,6 +95,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # tools. Pointing stdout at /dev/null keeps Python's exit-time flush from raising again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
+
+
+@contextlib.contextmanager
+def _plain_warnings():
+    """
+    Shows Python warnings (a lexicon's skipped words, ...) as `hf-crnn: warning: <message>`: the default format
+    adds the file, line and source line of the library code that warned, which mean nothing to a CLI user.
+    """
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{PROG}: warning: {message}", file=sys.stderr if file is None else file)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument("--format", choices=OUTPUT_FORMATS, default="text", help="output format (text)")
     recognize.add_argument("-r", "--recursive", action="store_true", help="also look for images in sub-folders")
     recognize.add_argument("--strict", action="store_true", help="exit with code 1 if any image failed")
+    recognize.add_argument(
+        "--fast",
+        action="store_true",
+        help="CPU: run the fastest of fp32/bf16/int8 that reads the first images as the fp32 model does "
+        "(optimize_for_cpu 'auto', calibrated on up to 64 of the input images; its choice is printed on stderr)",
+    )
     recognize.set_defaults(run=run_recognize)
 
     export = commands.add_parser(
@@ -139,6 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-validate", action="store_true", help="skip the onnxruntime parity check (which needs onnxruntime)"
     )
     export.set_defaults(run=run_export_onnx)
+
+    export_other = commands.add_parser(
+        "export",
+        help="write a checkpoint in another library's format (--format easyocr)",
+        description="Writes a checkpoint of EasyOCR's recognizer layout (converted with `convert --source easyocr`, "
+        "or fine-tuned from one) as EasyOCR custom-recognizer files NAME.pth, NAME.yaml and NAME.py, checked to "
+        "reproduce the model's logits before they are written (atomically). Use them with "
+        "easyocr.Reader([...], recog_network=NAME).",
+    )
+    export_other.add_argument("--format", required=True, choices=tuple(EXPORTERS), help="target format")
+    export_other.add_argument("--model", required=True, metavar="PATH", help="checkpoint folder or Hub repo id")
+    export_other.add_argument("--output_dir", required=True, metavar="DIR", help="folder to write the files to")
+    export_other.add_argument("--name", default="custom_crnn", help="EasyOCR's recog_network name (custom_crnn)")
+    export_other.add_argument(
+        "--lang_list", nargs="+", default=["en"], metavar="LANG", help="EasyOCR language codes for the yaml (en)"
+    )
+    export_other.add_argument("--overwrite", action="store_true", help="replace --output_dir if it is not empty")
+    export_other.set_defaults(run=run_export)
 
     # Listed for `--help` only; `main` routes these before parsing.
     commands.add_parser(
@@ -183,8 +233,18 @@ def run_recognize(args: argparse.Namespace) -> int:
     paths = collect_image_paths(args.inputs, recursive=args.recursive)
     if not paths:
         raise CommandError("no images to recognise (folders are searched for " + ", ".join(IMAGE_EXTENSIONS) + ")")
+    if args.lexicon is not None:
+        # Read before the model loads, so an unreadable or empty lexicon is a quick usage error naming the file.
+        try:
+            read_word_list_file(args.lexicon)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+    if args.fast and args.device == "cuda":
+        raise CommandError("--fast optimizes for the CPU; it cannot be combined with --device cuda")
     with _transformers_progress_bars(enabled=sys.stderr.isatty()):
-        recognizer = load_recognizer(args.model, args.device)
+        recognizer = load_recognizer(args.model, "cpu" if args.fast else args.device)
+    if args.fast:
+        optimize_recognizer(recognizer, paths)
     # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
     decoding_options = {}
     if args.lexicon is not None:
@@ -244,12 +304,33 @@ def collect_image_paths(inputs: Sequence[str], recursive: bool = False) -> list[
     return paths
 
 
+def optimize_recognizer(recognizer, paths: Sequence[str], max_images: int = FAST_CALIBRATION_IMAGES) -> None:
+    """`--fast`: `optimize_for_cpu(model, "auto")` calibrated on the first `max_images` readable input images; prints
+    the choice and why on stderr."""
+    num_channels = recognizer.processor.image_processor.num_channels
+    images = []
+    for path in paths:
+        if len(images) == max_images:
+            break
+        try:
+            images.append(load_image(path, num_channels))
+        except ValueError:
+            continue  # reported when the images are read
+    if not images:
+        print(f"{PROG}: --fast: no readable image to calibrate on; running the model as it is", file=sys.stderr)
+        return
+    report = recognizer.optimize_for_cpu("auto", calibration_data=images)
+    print(f"{PROG}: --fast: {report.summary()}", file=sys.stderr)
+
+
 def load_recognizer(model: str, device: str | None):
     """The `text-recognition` pipeline of hf_crnn (registered by importing the package) for a folder or Hub repo."""
     if device == "cuda" and not torch.cuda.is_available():
         raise CommandError("--device cuda was requested but torch sees no CUDA device")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        # Damaged files are named in one line; a mistyped folder fails here instead of trying the Hub.
+        check_local_checkpoint(model, MODEL_FILES + PROCESSOR_FILES, bare_names_are_paths=True)
         return pipeline("text-recognition", model=model, device=device)
     except (OSError, ValueError) as error:
         raise CommandError(f"cannot load the model {model!r}: {error}") from error
@@ -384,6 +465,7 @@ def make_writer(output_format: str, emit: Callable[[str], None]) -> ResultWriter
 
 def run_export_onnx(args: argparse.Namespace) -> int:
     try:
+        check_local_checkpoint(args.model, MODEL_FILES, bare_names_are_paths=True)
         with _transformers_progress_bars(enabled=sys.stderr.isatty()):
             model = CRNNForTextRecognition.from_pretrained(args.model)
     except (OSError, ValueError) as error:
@@ -403,6 +485,22 @@ def run_export_onnx(args: argparse.Namespace) -> int:
             f"<= {PARITY_TOLERANCE:g}"
         )
     print(f"wrote {result.path} (opset {result.opset_version}; {check})")
+    return EXIT_OK
+
+
+# ---- export --format ---------------------------------------------------------------------------------------------
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`hf-crnn export --format easyocr`: `conversion/export_easyocr.py`'s `export_easyocr`."""
+    exporter = _import_converter(EXPORTERS[args.format])
+    try:
+        output = exporter.export_easyocr(
+            args.model, args.output_dir, name=args.name, lang_list=args.lang_list, overwrite=args.overwrite
+        )
+    except (OSError, ValueError) as error:  # not EasyOCR's layout, model not found, output folder not empty, ...
+        raise CommandError(f"cannot export {args.model!r} as {args.format}: {error}") from error
+    print(f"wrote {output / args.name}.pth, {args.name}.yaml and {args.name}.py (EasyOCR recog_network={args.name!r})")
     return EXIT_OK
 
 

@@ -83,6 +83,8 @@ class CRNNConfig(PreTrainedConfig):
             classifier directly (the paper, whose last projection *is* the classifier).
         vocab_size (`int`, *optional*, defaults to 37): Output classes, CTC blank included.
         blank_token_id (`int`, *optional*, defaults to 0): Id of the CTC blank.
+        pad_token_id (`int`, *optional*): Defaults to `blank_token_id`, the tokenizer's pad token, so that Trainer
+            finds the model config and the tokenizer in agreement (it warns and rewrites the config otherwise).
         classifier_dropout (`float`, *optional*, defaults to 0.0): Dropout before the classifier.
         ctc_loss_reduction (`str`, *optional*, defaults to `"mean"`):
             Reduction of `torch.nn.functional.ctc_loss`: `"mean"` (per-target-length mean over the batch), `"sum"`
@@ -128,6 +130,7 @@ class CRNNConfig(PreTrainedConfig):
     classifier_dropout: float | int = 0.0
     ctc_loss_reduction: str = "mean"
     ctc_zero_infinity: bool = False
+    pad_token_id: int | None = None
 
     def __post_init__(self, **kwargs):
         # JSON round trips turn tuples into lists; normalise so a saved and reloaded config compares equal.
@@ -142,6 +145,8 @@ class CRNNConfig(PreTrainedConfig):
             _as_pair(p) if p is not None else ([0, 0] if k is not None else None)
             for p, k in zip(self.pool_padding, self.pool_kernel)
         ]
+        if self.pad_token_id is None:
+            self.pad_token_id = self.blank_token_id  # CRNNTokenizer pads with the blank
         super().__post_init__(**kwargs)
         if not getattr(self, "custom_pipelines", None):
             # transformers 5 rewrites "image-to-text" to the chat pipeline unless the config names its own.

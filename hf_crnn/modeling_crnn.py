@@ -17,7 +17,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_crnn import CRNNConfig, default_custom_pipelines
-from .file_utils import pop_hub_kwargs, staged_directory
+from .file_utils import MODEL_FILES, check_local_checkpoint, pop_hub_kwargs, staged_directory
 
 # What a saved checkpoint's `auto_map` names, so a process without hf_crnn loads it with trust_remote_code=True.
 _AUTO_MAP = {
@@ -245,6 +245,12 @@ class CRNNPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
+        # A damaged or missing file in a local folder is reported by name (an `OSError`), before transformers
+        # fails on it with a traceback (a truncated model.safetensors gives `SafetensorError: incomplete metadata`).
+        name_or_path = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        if isinstance(name_or_path, (str, os.PathLike)):
+            files = MODEL_FILES if kwargs.get("config") is None else MODEL_FILES[1:]
+            check_local_checkpoint(name_or_path, files, subfolder=kwargs.get("subfolder") or "")
         loaded = super().from_pretrained(*args, **kwargs)
         # Loading replaces the parameters with new (NCHW) tensors.
         model = loaded[0] if isinstance(loaded, tuple) else loaded

@@ -9,6 +9,8 @@ import numpy as np
 from transformers import PreTrainedTokenizer
 from transformers.utils import logging
 
+from .file_utils import TOKENIZER_FILES, VOCAB_FILE, check_local_checkpoint
+
 logger = logging.get_logger(__name__)
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
@@ -106,6 +108,11 @@ class CRNNTokenizer(PreTrainedTokenizer):
                 f"`unknown_character_policy` must be one of {UNKNOWN_CHARACTER_POLICIES}, got "
                 f"{unknown_character_policy!r}."
             )
+        if vocab_file is None and characters is None and kwargs.get("name_or_path"):
+            # Loaded from a checkpoint that lacks vocab.json: the built-in alphabet would read with the wrong
+            # characters whenever the checkpoint's differs, so this is an error, not a fallback. (A ValueError:
+            # `from_pretrained` replaces any OSError raised here with a generic message.)
+            raise ValueError(f"{kwargs['name_or_path']}: has no {VOCAB_FILE}; the tokenizer's vocabulary is missing")
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as handle:
                 self.encoder = {token: int(index) for token, index in json.load(handle).items()}
@@ -145,6 +152,12 @@ class CRNNTokenizer(PreTrainedTokenizer):
         # Loading-time flags that from_pretrained passes in; they describe one load, not the tokenizer.
         for key in ("is_local", "local_files_only", "model_specific_special_tokens"):
             self.init_kwargs.pop(key, None)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        # Damaged or missing files in a local folder are reported by name (`OSError`) before anything loads them.
+        check_local_checkpoint(pretrained_model_name_or_path, TOKENIZER_FILES, subfolder=kwargs.get("subfolder") or "")
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @property
     def vocab_size(self) -> int:

@@ -140,6 +140,60 @@ def test_lexicon_and_beam_search_reach_the_decoder(capsys, image_folder, checkpo
     assert code == 0 and all(isinstance(row["text"], str) for row in json.loads(out))
 
 
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "utf-16"], ids=["utf-8", "utf-8 with BOM", "utf-16 with BOM"]
+)
+def test_lexicon_encodings_that_are_accepted(capsys, image_folder, checkpoint_dir, tmp_path, encoding):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("\ncrnn\r\n", encoding=encoding)  # Python's "utf-16" writes a byte-order mark
+    code, out, err = run_cli(
+        capsys, "recognize", *good_images(image_folder), "--model", checkpoint_dir, "--lexicon", lexicon, "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert [row["text"] for row in json.loads(out)] == ["crnn"] * 3
+
+
+def _refuse_to_load(model, device):
+    raise AssertionError("the model was loaded before the lexicon was checked")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"hello\nworld\ncaf\xe9\n", "line 3: not UTF-8 text (byte 0xe9)"),  # Latin-1
+        ("hello\nworld\n".encode("utf-16-le"), "line 1: holds a NUL character"),  # UTF-16 without a BOM
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "line 1: not UTF-8 text (byte 0x89)"),  # an image
+        (b"\xff\xfeh\x00\x00\xd8", "line 1: not UTF-16 text"),  # UTF-16 BOM, then a cut-off surrogate pair
+        (b"", "holds no words"),
+        (b" \n\t\n", "holds no words"),
+    ],
+    ids=["latin-1", "utf-16 without BOM", "binary", "broken utf-16", "empty", "blank"],
+)
+def test_bad_lexicon_is_a_usage_error_before_the_model_loads(
+    capsys, monkeypatch, image_folder, tmp_path, content, expected
+):
+    monkeypatch.setattr(cli, "load_recognizer", _refuse_to_load)
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_bytes(content)
+    code, out, err = run_cli(capsys, "recognize", *good_images(image_folder), "--model", "m", "--lexicon", lexicon)
+    assert code == cli.EXIT_USAGE and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"lexicon file {lexicon}" in err and expected in err
+
+
+def test_lexicon_warning_prints_just_the_message(capsys, image_folder, checkpoint_dir, tmp_path):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("crnn\ncafé\n", encoding="utf-8")  # "é" is not in the tiny model's vocabulary
+    images = good_images(image_folder)
+    code, out, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--lexicon", lexicon)
+    assert code == 0 and len(out.splitlines()) == 3
+    warning_lines = [line for line in err.splitlines() if "skipped" in line]
+    expected = "hf-crnn: warning: Lexicon: skipped 1 word(s) with characters outside the vocabulary, e.g. ['café']."
+    assert warning_lines == [expected]
+    assert "warnings.warn" not in err and ".py:" not in err  # no source location or source line
+
+
 class RecordingRecognizer:
     """Stands in for the pipeline where a test needs to see, or break, what the CLI sends to it."""
 
