@@ -2,7 +2,7 @@
 """
 Evaluates a CRNN checkpoint on scene-text recognition sets, the way the literature reports them.
 
-    hf-crnn evaluate --model_name_or_path checkpoints/crnn-synth-en --datasets synthetic path/to/IIIT5K ...
+    hf-crnn evaluate --model_name_or_path checkpoints/crnn-real-en --datasets synthetic path/to/IIIT5K ...
     python examples/run_evaluation.py --model_name_or_path ... (the same)
 
 For every dataset (see `hf_crnn.benchmark_datasets.load_evaluation_dataset` for what can be read) the model runs
@@ -22,8 +22,13 @@ Each decoding is scored (`score_predictions`) with
 * **exact accuracy**: prediction equal to the label character for character (case and punctuation count);
 * **CER** (total edits / total label characters) and **N.E.D.** (ICDAR 2019 normalized edit distance), both on the
   protocol-normalised strings (raw-string values are in the JSON as `cer_exact`, `ned_exact`);
-* **mean confidence** (the decoding's probability of its answer) and **images/s** (image preprocessing + forward
-  pass + that decoding, from decoded images in memory; reading and decoding image files is not counted).
+* **mean confidence** (each result's `confidence`: how likely its text is right, see
+  `hf_crnn.decoding.word_confidence`), **ECE** (expected calibration error of that confidence: the gap between
+  confidence and accuracy, averaged over 10 equal-width confidence bins weighted by their images) and **images/s**
+  (image preprocessing + forward pass + that decoding, from decoded images in memory; reading and decoding image
+  files is not counted);
+* **accuracy against rejection**: the accuracy of the reads kept when the least confident 0%, 10%, ..., 90% are
+  rejected (`accuracy_by_rejection`), in the JSON, in a table per dataset in the Markdown, and plotted.
 
 Written to `--output_dir`: `results.json` (everything, including the curves below), `results.md` (the table),
 and per dataset `mistakes_<dataset>.csv` (every protocol error: decoding, index, path, label, prediction,
@@ -68,13 +73,15 @@ from .metrics import compute_text_recognition_metrics, edit_distance, normalize_
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINT = os.path.join("checkpoints", "crnn-synth-en")
+DEFAULT_CHECKPOINT = os.path.join("checkpoints", "crnn-real-en")
 """The shipped checkpoint, relative to the working directory or to the repository root (an editable install)."""
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GLOBAL_LEXICON = "/usr/share/dict/words"
 NO_LEXICON = "none"
 PER_IMAGE_LEXICON = "per-image lexicon"
 CONFIDENCE_THRESHOLDS = tuple(round(step / 20, 2) for step in range(20))  # 0.00, 0.05, ..., 0.95
+REJECTION_RATES = tuple(round(step / 10, 1) for step in range(10))  # 0.0, 0.1, ..., 0.9 of the images rejected
+CALIBRATION_BINS = 10
 # Images decoded into memory at a time: enough to sort by width into well-filled batches, little enough for any set.
 CHUNK_SIZE = 1024
 RESULTS_JSON, RESULTS_MARKDOWN = "results.json", "results.md"
@@ -293,6 +300,42 @@ def accuracy_by_length(records: Sequence[dict]) -> list[dict]:
     ]
 
 
+def accuracy_by_rejection(records: Sequence[dict], rates: Sequence[float] = REJECTION_RATES) -> list[dict]:
+    """
+    Accuracy of the predictions kept when the least confident share `rate` of them is rejected:
+    `[{"rejected" (the rate), "num_kept", "accuracy" (None when none is kept)}]`. Ties in confidence are broken by
+    index, so the curve is deterministic; a confidence that ranks right above wrong reads gives a rising curve.
+    """
+    ranked = sorted(records, key=lambda record: (-record["confidence"], record["index"]))
+    curve = []
+    for rate in rates:
+        kept = ranked[: len(ranked) - math.floor(rate * len(ranked) + 1e-9)]
+        curve.append(
+            {
+                "rejected": rate,
+                "num_kept": len(kept),
+                "accuracy": sum(record["correct"] for record in kept) / len(kept) if kept else None,
+            }
+        )
+    return curve
+
+
+def expected_calibration_error(records: Sequence[dict], num_bins: int = CALIBRATION_BINS) -> float | None:
+    """
+    Expected calibration error of the records' confidences: the records are put in `num_bins` equal-width
+    confidence bins ([0, 0.1), ..., [0.9, 1]); the result is the mean over bins, weighted by their share of the
+    records, of |mean confidence - accuracy|. 0 for a calibrated confidence; None without records.
+    """
+    if not records:
+        return None
+    bins: dict[int, list[dict]] = {}
+    for record in records:
+        bins.setdefault(min(int(record["confidence"] * num_bins), num_bins - 1), []).append(record)
+    return sum(
+        abs(sum(r["confidence"] for r in members) - sum(r["correct"] for r in members)) for members in bins.values()
+    ) / len(records)
+
+
 def accuracy_by_confidence(records: Sequence[dict], thresholds: Sequence[float] = CONFIDENCE_THRESHOLDS) -> list[dict]:
     """
     Accuracy of the predictions kept when those below a confidence threshold are rejected:
@@ -422,7 +465,7 @@ def predict(model, processor, images, decodings: Sequence[Decoding], batch_size:
             decoding_seconds[decoding.name] += time.perf_counter() - started
             for row, result in zip(rows, results):
                 texts[decoding.name][row] = result["text"]
-                confidences[decoding.name][row] = float(result["score"])
+                confidences[decoding.name][row] = float(result["confidence"])
     predictions = {
         name: Predictions(texts[name], confidences[name], decoding_seconds[name]) for name in texts
     }
@@ -448,6 +491,7 @@ class DatasetReport:
             name: {
                 "accuracy_by_length": accuracy_by_length(records),
                 "accuracy_by_confidence": accuracy_by_confidence(records),
+                "accuracy_by_rejection": accuracy_by_rejection(records),
             }
             for name, records in self.records.items()
         }
@@ -488,8 +532,9 @@ def build_report(
             words = {normalize_text(word) for word in decoding.lexicon.words}
             row["lexicon_size"] = len(decoding.lexicon)
             row["lexicon_coverage"] = sum(label in words for label in normalized_references) / len(references)
-        rows.append(row)
         records[decoding.name] = sample_records(references, prediction.texts, prediction.confidences, paths)
+        row["ece"] = expected_calibration_error(records[decoding.name])
+        rows.append(row)
     return DatasetReport(name, source, len(references), rows, records, notes)
 
 
@@ -524,9 +569,10 @@ def evaluate_dataset(
 # ---- outputs --------------------------------------------------------------------------------------------------------
 
 TABLE_HEADER = (
-    "Dataset", "Decoding", "Images", "Protocol acc.", "Exact acc.", "CER", "N.E.D.", "Mean conf.", "Label in lexicon",
-    "Images/s",
+    "Dataset", "Decoding", "Images", "Protocol acc.", "Exact acc.", "CER", "N.E.D.", "Mean conf.", "ECE",
+    "Label in lexicon", "Images/s",
 )
+REJECTION_TABLE_RATES = (0.0, 0.1, 0.2, 0.3, 0.5)  # the columns of the Markdown's accuracy-against-rejection tables
 
 
 def _percent(value) -> str:
@@ -549,6 +595,7 @@ def table_row(dataset: str, row: dict) -> list[str]:
         _number(row["cer"]),
         _number(row["ned"]),
         _number(row["mean_confidence"], 3),
+        _number(row.get("ece"), 3),
         _percent(row.get("lexicon_coverage")),
         "—" if speed is None else f"{speed:,.0f}",
     ]
@@ -781,6 +828,21 @@ def describe_machine_load(load: dict | None) -> str:
     )
 
 
+def rejection_markdown(dataset: dict) -> list[str]:
+    """Markdown lines of one dataset's accuracy when the least confident reads are rejected, one row per decoding."""
+    header = ["Decoding", "ECE", *[f"{rate:.0%} rejected" for rate in REJECTION_TABLE_RATES]]
+    ece = {row["decoding"]: row.get("ece") for row in dataset["rows"]}
+    rows = []
+    for name, curves in dataset["curves"].items():
+        by_rate = {point["rejected"]: point["accuracy"] for point in curves.get("accuracy_by_rejection", [])}
+        rows.append([name, _number(ece.get(name), 3), *[_percent(by_rate.get(rate)) for rate in REJECTION_TABLE_RATES]])
+    return [
+        f"Accuracy of the kept reads when the least confident are rejected, {dataset['name']}:",
+        "",
+        markdown_table(header, rows),
+    ]
+
+
 def results_markdown(results: dict) -> str:
     """The Markdown report of a `results.json` content: what was run, the table, and the notes."""
     rows = [table_row(dataset["name"], row) for dataset in results["datasets"] for row in dataset["rows"]]
@@ -801,6 +863,8 @@ def results_markdown(results: dict) -> str:
         "",
         markdown_table(TABLE_HEADER, rows),
     ]
+    for dataset in results["datasets"]:
+        lines += ["", *rejection_markdown(dataset)]
     if notes:
         lines += ["", "Notes:", "", *[f"- {note}" for note in notes]]
     files = [f"`{d['files']['mistakes']}`, `{d['files']['plot']}`" for d in results["datasets"]]
@@ -912,10 +976,12 @@ __all__ = [
     "Predictions",
     "accuracy_by_confidence",
     "accuracy_by_length",
+    "accuracy_by_rejection",
     "build_report",
     "describe_machine_load",
     "evaluate",
     "evaluate_dataset",
+    "expected_calibration_error",
     "global_lexicon_decodings",
     "lexicon_free_decoding",
     "load_model_and_processor",
@@ -924,6 +990,7 @@ __all__ = [
     "markdown_table",
     "per_image_lexicon_decoding",
     "plot_accuracy",
+    "rejection_markdown",
     "predict",
     "resolve_checkpoint",
     "results_markdown",

@@ -1,27 +1,60 @@
 # Copyright 2026 The hf-crnn Authors. Licensed under the Apache License, Version 2.0.
 """Text-recognition pipeline for CRNN checkpoints ("image-to-text" through remote code, "text-recognition" locally)."""
 
+import importlib
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import types
+from collections.abc import Iterator, Sequence, Sized
+from dataclasses import dataclass, field
 
-import PIL.Image
+import numpy as np
 import torch
+from torch.utils.data import DataLoader
 from transformers import Pipeline
+from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
+from .decoding import _is_per_image
 from .image_processing_crnn import load_image
 
 DEFAULT_WINDOW_OVERLAP = 128
+# Batches of images read ahead and sorted by width together. Sorting a few batches' worth already puts most images
+# next to others of similar width, and bounds memory whatever the input's length.
+DEFAULT_LOOKAHEAD_BATCHES = 8
+# Images smaller than this cannot hold a legible character: they read as empty text with confidence 0 and an
+# `unreadable` reason instead of whatever the network guesses from a few stretched pixels.
+MIN_READABLE_HEIGHT = 4  # pixels of the original image
+# An image whose grey levels all lie within this many of 255 has no contrast, so no text: a blank or uniform crop.
+# Networks guess a character on such crops (the shipped one read a blank white crop as "j"); real word crops have far
+# more (the least of 6,468 IIIT5K and ICDAR 2015 training crops spans 30 levels).
+MIN_CONTRAST = 8
+# Call options that hold one value per input image; they follow their images through sorting and batching.
+PER_IMAGE_OPTIONS = ("lexicon",)
 
 
 @dataclass
 class _Piece:
-    """What one forward row reads: a whole input image, or one window of a long line resized to the model height."""
+    """What one forward row reads: a whole input image, or one window of a long line, preprocessed.
 
-    input_index: int
-    image: PIL.Image.Image
-    resized_width: int
+    `pixel_values` is `(C, H, W)` float32 with `W` the image processor's padded width; `image_width` its valid width.
+    """
+
+    pixel_values: np.ndarray
+    image_width: int
     window_start: int = 0  # left edge of the window in the resized line, in pixels
+
+
+@dataclass
+class _Input:
+    """One input image as read ahead: its pieces (none when it is too small to read) and its original width."""
+
+    original_width: int
+    pieces: list[_Piece] = field(default_factory=list)
+    unreadable: str | None = None  # why it is not read, when it is not
+
+
+def _as_is(item):
+    """DataLoader `collate_fn` that leaves each preprocessed input untouched (no tensor conversion)."""
+    return item
 
 
 def frame_stride(config) -> int:
@@ -99,9 +132,23 @@ class CRNNTextRecognitionPipeline(Pipeline):
     """
     Reads the text of word or line crops.
 
-    `pipe(image)` returns `[{"generated_text": str, "score": float}]`; `pipe([image, ...])` returns one such list per
-    image, in input order. Images are sorted by their resized width and batched `batch_size` at a time with others of
-    similar width, so little compute goes to padding; padding never changes a result.
+    `pipe(image)` returns `[result]`; `pipe([image, ...])` returns one such list per image, in input order; a
+    generator, other iterator or `torch` dataset of images (e.g. `KeyDataset(dataset, "image")`) returns an iterator
+    that yields them in input order as they are read. Each `result` is a dict with
+
+    - `generated_text` (`str`): the text read (empty when nothing was read);
+    - `confidence` (`float` in `[0, 1]`): how likely the text is right, comparable across words of any length and
+      images of any width (see `hf_crnn.decoding.ctc_confidence`); reject reads below a threshold with it;
+    - `log_likelihood` (`float`): the decoding's raw natural-log score: greedy, the best path's log-probability
+      over all frames; beam, the prefix mass kept; lexicon, the word's exact CTC log-probability. It falls with the
+      image's width and the text's length, so it ranks hypotheses of one image, not reads of different images;
+    - `score` (`float`): `exp(log_likelihood)`, kept for backward compatibility;
+    - `unreadable` (`str`, only when set): why the image was not read (too small to hold a character); its text is
+      empty and its confidence 0.
+
+    Images are read ahead `lookahead_batches * batch_size` at a time (and no more, so memory stays flat over any
+    number of inputs), sorted by their resized width within that window and batched `batch_size` at a time with
+    others of similar width, so little compute goes to padding; padding never changes a result.
 
     Long lines: with an image processor in `"keep_aspect_ratio"` mode, an image whose width at the model's height
     would exceed the processor's `max_width` is not squeezed to it but read at its own aspect ratio, in overlapping
@@ -111,6 +158,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
 
     Call options:
         batch_size (`int`): Images (or windows) per forward pass (default: the pipeline's `batch_size`, else 1).
+        num_workers (`int`): DataLoader worker processes that load and preprocess images (default 0: in-process).
         output_char_offsets (`bool`): Add `char_offsets` to the best hypothesis: per character its `char`, `score`,
             the `frame` it is emitted at and that frame's centre `x` in the original image's pixels.
         split_long_lines (`bool`, defaults to `True`): Read long lines in windows as above; `False` squeezes them
@@ -119,10 +167,12 @@ class CRNNTextRecognitionPipeline(Pipeline):
             rounded up to a multiple of the frame stride; 128 is 32 frames, 16 on each side of a seam.
         sort_by_width (`bool`, defaults to `True`): Batch images of similar widths together; `False` batches them
             in input order (same results, more padding).
+        lookahead_batches (`int`, defaults to 8): Batches read ahead and sorted by width together.
         lexicon, beam_width, top_k, method, delta, ...: Decoding options of `CRNNProcessor.batch_decode`; with
-            `top_k=k` each image gets its k best hypotheses, best first. A lexicon result also carries
-            `lexicon_fallback` (no lexicon word was close enough). The processor's default lexicon, if it has
-            one, applies when no `lexicon` is given.
+            `top_k=k` each image gets its k best hypotheses, best first. `lexicon` may hold one lexicon per image
+            (a list of word lists, as many as the images); each follows its image through sorting and batching.
+            A lexicon result also carries `lexicon_fallback` (no lexicon word was close enough). The processor's
+            default lexicon, if it has one, applies when no `lexicon` is given.
     """
 
     _load_processor = True
@@ -130,10 +180,30 @@ class CRNNTextRecognitionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, optimize=None, calibration_data=None, **kwargs):
         super().__init__(*args, **kwargs)
         if self.processor is None:
             raise ValueError("The text-recognition pipeline needs the checkpoint's CRNNProcessor.")
+        self.optimization_report = None
+        if optimize:
+            self.optimize_for_cpu(optimize, calibration_data)
+
+    def optimize_for_cpu(self, mode="auto", calibration_data=None):
+        """
+        Replaces the model with `hf_crnn.fast_inference.optimize_for_cpu(model, mode, ...)` (CPU only; what the
+        `optimize=` and `calibration_data=` pipeline arguments do). `"auto"` (or `True`) picks the fastest path
+        within 0.2 points of fp32 word accuracy on `calibration_data` (processor batches, or images: paths, PIL
+        images, arrays) and returns its report, also kept as `optimization_report`.
+        """
+        try:  # imported by name: remote code ships without the fast paths, and transformers' scan for the files a
+            # checkpoint's code imports would then ask for fast_inference.py
+            fast_inference = importlib.import_module(".fast_inference", __package__)
+        except ImportError as error:
+            raise ValueError("`optimize` needs the hf_crnn package installed (pip install hf-crnn).") from error
+        self.model, self.optimization_report = fast_inference.optimize_for_pipeline(
+            self.model, self.processor, mode, calibration_data
+        )
+        return self.optimization_report
 
     def save_pretrained(self, save_directory, **kwargs):
         """Saves model and processor; the model's own save ships this pipeline's code for "image-to-text"."""
@@ -146,6 +216,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         split_long_lines=None,
         window_overlap=None,
         sort_by_width=None,
+        lookahead_batches=None,
         **decoding_options,
     ):
         preprocess_params = {}
@@ -153,108 +224,197 @@ class CRNNTextRecognitionPipeline(Pipeline):
             preprocess_params["split_long_lines"] = split_long_lines
         if window_overlap is not None:
             preprocess_params["window_overlap"] = window_overlap
+        # Options of the read-ahead and batching (`get_iterator`), not of `preprocess` itself.
         if sort_by_width is not None:
             preprocess_params["sort_by_width"] = sort_by_width
+        if lookahead_batches is not None:
+            if isinstance(lookahead_batches, bool) or not isinstance(lookahead_batches, int) or lookahead_batches < 1:
+                raise ValueError(f"`lookahead_batches` must be an int >= 1, got {lookahead_batches!r}.")
+            preprocess_params["lookahead_batches"] = lookahead_batches
         postprocess_params = dict(decoding_options)
         if output_char_offsets is not None:
             postprocess_params["output_char_offsets"] = output_char_offsets
         return preprocess_params, {}, postprocess_params
 
-    def __call__(self, inputs, batch_size: int | None = None, **kwargs):
-        single = not isinstance(inputs, (list, tuple))
-        images = [inputs] if single else list(inputs)
-        if not images:
+    def __call__(self, inputs, **kwargs):
+        """`pipe(image)`, `pipe(list_of_images)` (a list back) or `pipe(generator_or_dataset)` (an iterator back)."""
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        elif isinstance(inputs, Iterator) and not isinstance(inputs, types.GeneratorType):
+            inputs = (item for item in inputs)  # transformers streams generators; so any other iterator streams
+        if isinstance(inputs, list) and not inputs:
             return []
-        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
-        # Options given when the pipeline was built apply unless the call overrides them.
-        preprocess_params = {**self._preprocess_params, **preprocess_params}
-        forward_params = {**self._forward_params, **forward_params}
-        postprocess_params = {**self._postprocess_params, **postprocess_params}
-        split_long_lines = preprocess_params.get("split_long_lines", True)
-        window_overlap = preprocess_params.get("window_overlap", DEFAULT_WINDOW_OVERLAP)
-        sort_by_width = preprocess_params.get("sort_by_width", True)
-        batch_size = batch_size or self._batch_size or 1
+        if not isinstance(inputs, (list, types.GeneratorType, torch.utils.data.Dataset)):
+            # One image goes the way of a list of one, so a long line's windows are batched with `batch_size`.
+            return super().__call__([inputs], **kwargs)[0]
+        return super().__call__(inputs, **kwargs)
 
-        image_processor = self.processor.image_processor
-        loaded = []
-        for index, image in enumerate(images):
+    def get_iterator(
+        self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params
+    ):
+        """
+        What `Pipeline.__call__` runs for a list, generator or dataset: an iterator of one result list per input, in
+        input order, that reads the inputs only as far as it has to (`lookahead_batches * batch_size` ahead).
+        """
+        preprocess_params = dict(preprocess_params)
+        sort_by_width = preprocess_params.pop("sort_by_width", True)
+        lookahead = preprocess_params.pop("lookahead_batches", DEFAULT_LOOKAHEAD_BATCHES) * batch_size
+        postprocess_params = dict(postprocess_params)
+        per_image = {
+            name: list(postprocess_params.pop(name))
+            for name in PER_IMAGE_OPTIONS
+            if _is_per_image(postprocess_params.get(name))
+        }
+        if isinstance(inputs, Sized):  # a stream's count is checked as it is read
+            for name, values in per_image.items():
+                if len(values) != len(inputs):
+                    raise ValueError(f"Got {len(values)} per-image {name}s for {len(inputs)} images.")
+        preprocessed = self._preprocessed(inputs, num_workers, preprocess_params)
+        return self._read(preprocessed, batch_size, lookahead, sort_by_width, forward_params, postprocess_params,
+                          per_image)
+
+    def _preprocessed(self, inputs, num_workers: int, preprocess_params) -> Iterator["_Input"]:
+        """`self.preprocess` of each input, in order, through transformers' pipeline datasets and a `DataLoader`
+        (so `num_workers` processes can load images); errors name the input's index."""
+        if isinstance(inputs, Sized):
+            dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
+        else:
+            dataset = PipelineIterator(inputs, self.preprocess, preprocess_params)
+            num_workers = min(num_workers, 1)  # each worker would read the whole iterable
+        loader = iter(DataLoader(dataset, batch_size=None, num_workers=num_workers, collate_fn=_as_is))
+        index = 0
+        while True:
             try:
-                loaded.append(load_image(image, image_processor.num_channels))
+                item = next(loader)
+            except StopIteration:
+                return
             except ValueError as error:
                 raise ValueError(f"Input {index}: {error}") from error
-        pieces = []
-        for index, image in enumerate(loaded):
-            pieces.extend(self._pieces(index, image, split_long_lines, window_overlap))
+            yield item
+            index += 1
 
-        # Forward passes over pieces of similar width; keep each piece's valid frames as log-probabilities.
-        order = range(len(pieces))
+    def _read(self, preprocessed, batch_size, lookahead, sort_by_width, forward_params, postprocess_params, per_image):
+        """Reads the inputs in windows of about `lookahead` forward rows; yields each input's results in order."""
+        window, rows, first_index = [], 0, 0
+        for item in preprocessed:
+            window.append(item)
+            rows += len(item.pieces)
+            if rows >= lookahead or len(window) >= lookahead:
+                yield from self._read_window(
+                    window, first_index, batch_size, sort_by_width, forward_params, postprocess_params, per_image
+                )
+                first_index += len(window)
+                window, rows = [], 0
+        if window:
+            yield from self._read_window(
+                window, first_index, batch_size, sort_by_width, forward_params, postprocess_params, per_image
+            )
+            first_index += len(window)
+        for name, values in per_image.items():
+            if len(values) != first_index:
+                raise ValueError(f"Got {len(values)} per-image {name}s for {first_index} images.")
+
+    def _read_window(
+        self, inputs, first_index, batch_size, sort_by_width, forward_params, postprocess_params, per_image
+    ):
+        """Forward passes over the pieces of `inputs` (input `first_index` onwards) grouped by width, then one
+        decode per `batch_size` inputs; returns the inputs' result lists in order."""
+        pieces = [(position, piece) for position, item in enumerate(inputs) for piece in item.pieces]
+        order = list(range(len(pieces)))
         if sort_by_width:
-            order = sorted(order, key=lambda i: pieces[i].resized_width)
-        order = list(order)
+            order.sort(key=lambda index: pieces[index][1].image_width)
         piece_log_probs = [None] * len(pieces)
         for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
-            model_inputs = self.preprocess([pieces[i].image for i in indices])
-            model_outputs = self.forward(model_inputs, **forward_params)
+            rows = order[start : start + batch_size]
+            model_outputs = self.forward(self._collate([pieces[row][1] for row in rows]), **forward_params)
             log_probs = torch.log_softmax(model_outputs["logits"].float(), dim=-1)
-            for row, (index, length) in enumerate(zip(indices, model_outputs["frame_lengths"].tolist())):
-                piece_log_probs[index] = log_probs[row, :length]
+            for batch_row, (row, length) in enumerate(zip(rows, model_outputs["frame_lengths"].tolist())):
+                piece_log_probs[row] = log_probs[batch_row, :length]
 
         # Each input's frame scores: its one piece, or its windows stitched together.
         stride = frame_stride(self.model.config)
-        input_log_probs = [[] for _ in loaded]
-        input_offsets = [[] for _ in loaded]
-        for piece, log_probs in zip(pieces, piece_log_probs):
-            input_log_probs[piece.input_index].append(log_probs)
-            input_offsets[piece.input_index].append(piece.window_start // stride)
-        merged = [merge_window_log_probs(lp, offsets) for lp, offsets in zip(input_log_probs, input_offsets)]
+        window_log_probs = [[] for _ in inputs]
+        window_offsets = [[] for _ in inputs]
+        for (position, piece), log_probs in zip(pieces, piece_log_probs):
+            window_log_probs[position].append(log_probs)
+            window_offsets[position].append(piece.window_start // stride)
 
-        # Decode batch_size inputs at a time, in the order they ran so padded frame counts stay similar.
-        input_order = list(dict.fromkeys(pieces[i].input_index for i in order))
-        # Per-image arguments follow their images through the reordering: each decode batch gets its own slice.
-        per_image = {}
-        lexicon = postprocess_params.get("lexicon")
-        if isinstance(lexicon, (list, tuple)) and lexicon and not isinstance(lexicon[0], str):
-            if len(lexicon) != len(loaded):
-                raise ValueError(f"Got {len(lexicon)} per-image lexicons for {len(loaded)} images.")
-            per_image["lexicon"] = list(lexicon)
-        results = [None] * len(loaded)
+        results = [None] * len(inputs)
+        for position, item in enumerate(inputs):
+            if item.unreadable is not None:
+                results[position] = [_unreadable_result(item.unreadable)]
+        # Decode batch_size inputs at a time, in the order they ran so padded frame counts stay similar. Per-image
+        # options follow their images: each decode batch gets the values of its own inputs.
+        input_order = list(dict.fromkeys(pieces[index][0] for index in order))
         for start in range(0, len(input_order), batch_size):
-            indices = input_order[start : start + batch_size]
-            frame_lengths = torch.tensor([merged[i].shape[0] for i in indices])
-            logits = torch.nn.utils.rnn.pad_sequence([merged[i] for i in indices], batch_first=True)
-            model_outputs = {"logits": logits, "frame_lengths": frame_lengths}
-            original_widths = [loaded[i].width for i in indices]
+            positions = input_order[start : start + batch_size]
+            merged = [merge_window_log_probs(window_log_probs[p], window_offsets[p]) for p in positions]
+            model_outputs = {
+                "logits": torch.nn.utils.rnn.pad_sequence(merged, batch_first=True),
+                "frame_lengths": torch.tensor([log_probs.shape[0] for log_probs in merged]),
+            }
             batch_params = dict(postprocess_params)
-            batch_params.update({name: [values[i] for i in indices] for name, values in per_image.items()})
-            for index, result in zip(indices, self.postprocess(model_outputs, original_widths, **batch_params)):
-                results[index] = result
-        return results[0] if single else results
+            for name, values in per_image.items():
+                if first_index + positions[-1] >= len(values) or first_index + len(inputs) > len(values):
+                    raise ValueError(f"Got {len(values)} per-image {name}s for more images than that.")
+                batch_params[name] = [values[first_index + p] for p in positions]
+            original_widths = [inputs[p].original_width for p in positions]
+            for position, result in zip(positions, self.postprocess(model_outputs, original_widths, **batch_params)):
+                results[position] = result
+        return results
 
-    def _pieces(self, input_index: int, image: PIL.Image.Image, split_long_lines: bool, window_overlap: int):
-        """The piece(s) one input is read as: the image itself, or windows of a line too long for `max_width`."""
+    @staticmethod
+    def _collate(pieces: Sequence[_Piece]) -> dict:
+        """Right-pads the pieces' pixel values with zeros to the widest, as the image processor pads a batch."""
+        width = max(piece.pixel_values.shape[-1] for piece in pieces)
+        pixel_values = np.zeros((len(pieces), *pieces[0].pixel_values.shape[:-1], width), dtype=np.float32)
+        for row, piece in enumerate(pieces):
+            pixel_values[row, ..., : piece.pixel_values.shape[-1]] = piece.pixel_values
+        image_widths = torch.tensor([piece.image_width for piece in pieces], dtype=torch.long)
+        return {"pixel_values": torch.from_numpy(pixel_values), "image_widths": image_widths}
+
+    def preprocess(self, image, split_long_lines: bool = True, window_overlap: int = DEFAULT_WINDOW_OVERLAP):
+        """Loads one input and preprocesses the piece(s) it is read as (see [`_Input`])."""
         image_processor = self.processor.image_processor
-        resized_width = image_processor.target_width(image.width, image.height)
+        image = load_image(image, image_processor.num_channels)
+        unreadable = self._too_small(image.width, image.height) or _blank(image)
+        if unreadable is not None:
+            return _Input(image.width, unreadable=unreadable)
+        pieces = []
+        for crop, window_start in self._crops(image, split_long_lines, window_overlap):
+            processed = image_processor(crop, return_tensors="np")
+            pieces.append(_Piece(processed["pixel_values"][0], int(processed["image_widths"][0]), window_start))
+        return _Input(image.width, pieces)
+
+    def _too_small(self, width: int, height: int) -> str | None:
+        """Why an image of `width` x `height` pixels holds no legible character, or None when it may."""
+        image_height, stride = self.processor.image_processor.image_height, frame_stride(self.model.config)
+        width_at_model_height = width * image_height / height
+        if height >= MIN_READABLE_HEIGHT and width_at_model_height >= stride:
+            return None
+        return (
+            f"too small to read: {width}x{height} pixels (a character needs a height of at least "
+            f"{MIN_READABLE_HEIGHT} pixels, and a width of at least {stride} pixels (one frame) once resized to "
+            f"the model's height of {image_height})"
+        )
+
+    def _crops(self, image, split_long_lines: bool, window_overlap: int) -> list[tuple]:
+        """`(image, window_start)` per piece one input is read as: the image itself, or windows of a line too long
+        for `max_width`, resized to the model's height."""
+        image_processor = self.processor.image_processor
         if not split_long_lines or image_processor.resize_mode != "keep_aspect_ratio":
-            return [_Piece(input_index, image, resized_width)]
+            return [(image, 0)]
         height = image_processor.image_height
         line_width = round(image.width * height / image.height)
         if line_width <= image_processor.max_width:
-            return [_Piece(input_index, image, resized_width)]
+            return [(image, 0)]
         stride = frame_stride(self.model.config)
         starts = plan_windows(line_width, image_processor.max_width, window_overlap, stride)
         window_width = image_processor.max_width // stride * stride
         # Resize once, then crop: the image processor leaves crops alone, as they already have the model's height
         # and a width within [min_width, max_width].
         line = image.resize((line_width, height), resample=image_processor.resample)
-        return [
-            _Piece(input_index, line.crop((start, 0, min(start + window_width, line_width), height)),
-                   min(window_width, line_width - start), start)
-            for start in starts
-        ]
-
-    def preprocess(self, images, **kwargs):
-        return self.processor.image_processor(images, return_tensors="pt")
+        return [(line.crop((start, 0, min(start + window_width, line_width), height)), start) for start in starts]
 
     def _forward(self, model_inputs):
         pixel_values = model_inputs["pixel_values"].to(self.model.dtype)
@@ -273,7 +433,15 @@ class CRNNTextRecognitionPipeline(Pipeline):
         results = []
         for row, item in enumerate(decoded):
             hypotheses = item.get("nbest", [item])
-            result = [{"generated_text": h["text"], "score": h["score"]} for h in hypotheses]
+            result = [
+                {
+                    "generated_text": h["text"],
+                    "confidence": h["confidence"],
+                    "log_likelihood": h["log_likelihood"],
+                    "score": h["score"],
+                }
+                for h in hypotheses
+            ]
             if "lexicon_fallback" in item:
                 result[0]["lexicon_fallback"] = item["lexicon_fallback"]
             if output_char_offsets:
@@ -285,6 +453,19 @@ class CRNNTextRecognitionPipeline(Pipeline):
                 ]
             results.append(result)
         return results
+
+
+def _blank(image) -> str | None:
+    """Why `image` holds no text when all its grey levels lie within `MIN_CONTRAST` of each other, else None."""
+    low, high = image.convert("L").getextrema()
+    if high - low >= MIN_CONTRAST:
+        return None
+    return f"blank: all pixels lie within {high - low} grey levels of each other (no contrast, so no text)"
+
+
+def _unreadable_result(reason: str) -> dict:
+    """The result of an image that is not read: empty text, confidence 0, and the reason."""
+    return {"generated_text": "", "confidence": 0.0, "log_likelihood": None, "score": 0.0, "unreadable": reason}
 
 
 __all__ = ["CRNNTextRecognitionPipeline", "frame_stride", "merge_window_log_probs", "plan_windows"]

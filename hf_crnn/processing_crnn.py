@@ -12,7 +12,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import cached_file
 
 from .decoding import Lexicon, ctc_decode, load_lexicon, read_word_list
-from .file_utils import pop_hub_kwargs, staged_directory
+from .file_utils import PROCESSOR_FILES, check_local_checkpoint, pop_hub_kwargs, staged_directory
 
 LEXICON_FILE = "lexicon.txt"
 # Options of `decoding.ctc_decode` that `batch_decode` passes through as they are.
@@ -40,6 +40,17 @@ def _to_lengths(frame_lengths, batch_size: int, num_frames: int) -> torch.LongTe
     if lengths.shape != (batch_size,) or bool(((lengths < 0) | (lengths > num_frames)).any()):
         raise ValueError(f"`frame_lengths` must be {batch_size} values in [0, {num_frames}], got {lengths.tolist()}.")
     return lengths
+
+
+def _scores(hypothesis) -> dict:
+    """`text`, `confidence`, `log_likelihood` and `score` of one decoded hypothesis."""
+    return {
+        "text": hypothesis.text,
+        # A hypothesis that cannot be aligned to the frames (only possible for a forced lexicon word) gets 0.
+        "confidence": hypothesis.confidence or 0.0,
+        "log_likelihood": hypothesis.score,
+        "score": hypothesis.probability,
+    }
 
 
 class CRNNProcessor(ProcessorMixin):
@@ -134,8 +145,11 @@ class CRNNProcessor(ProcessorMixin):
                 `hf_crnn.decoding.Lexicon`, or one of those per image. Defaults to the processor's lexicon unless
                 `method` is `"greedy"` or `"beam"`.
             top_k (`int`, defaults to 1): Return the `top_k` best hypotheses per image (`nbest`).
-            output_scores (`bool`): Return dicts with `text` and `score` (a probability: greedy, the best path's;
-                beam, the prefix mass kept; lexicon, the word's exact CTC probability).
+            output_scores (`bool`): Return dicts with `text`, `confidence` (how likely the text is right, in
+                `[0, 1]`, comparable across images and lengths: the probability of its least sure character, 0 for
+                empty text; see `hf_crnn.decoding.word_confidence`), `log_likelihood` (the decoding's natural-log
+                score: greedy, the best path's; beam, the prefix mass kept; lexicon, the word's exact CTC
+                log-probability) and `score` (`exp(log_likelihood)`, kept for backward compatibility).
             output_char_offsets (`bool`): Also return per character `{"char", "frame", "score"}`: the frame it is
                 emitted at and its highest frame probability.
             **decoding_options: `method`, `beam_width`, `delta`, `exhaustive_max_words`, `fallback`,
@@ -143,7 +157,8 @@ class CRNNProcessor(ProcessorMixin):
 
         Returns:
             `list[str]`, or with `output_scores`, `output_char_offsets` or `top_k > 1` a list of dicts with `text`,
-            `score`, and as asked `char_offsets`, `nbest` (`[{"text", "score"}]`, best first) and
+            `confidence`, `log_likelihood`, `score`, and as asked `char_offsets`, `nbest` (`[{"text",
+            "confidence", "log_likelihood", "score"}]`, best first) and
             `lexicon_fallback` (True when no lexicon word was close enough and the answer fell back).
         """
         unknown = set(decoding_options) - _DECODING_OPTIONS
@@ -159,6 +174,7 @@ class CRNNProcessor(ProcessorMixin):
         lengths = _to_lengths(frame_lengths, log_probs.shape[0], log_probs.shape[1])
         if lexicon is None and decoding_options.get("method") not in ("greedy", "beam"):
             lexicon = self.default_lexicon()
+        with_scores = output_scores or output_char_offsets or top_k > 1
         decodings = ctc_decode(
             log_probs,
             lengths,
@@ -166,14 +182,14 @@ class CRNNProcessor(ProcessorMixin):
             vocab=self.tokenizer.get_vocab(),
             lexicon=lexicon,
             top_k=top_k,
-            return_char_frames=output_char_offsets,
+            return_char_frames=with_scores,  # the characters' probabilities give each hypothesis its confidence
             **decoding_options,
         )
-        if not (output_scores or output_char_offsets or top_k > 1):
+        if not with_scores:
             return [decoding.text for decoding in decodings]
         results = []
         for decoding in decodings:
-            result = {"text": decoding.text, "score": decoding.confidence}
+            result = _scores(decoding.best)
             if output_char_offsets:
                 result["char_offsets"] = [
                     {"char": char, "frame": frame, "score": score}
@@ -182,7 +198,7 @@ class CRNNProcessor(ProcessorMixin):
                     )
                 ]
             if top_k > 1:
-                result["nbest"] = [{"text": h.text, "score": h.confidence} for h in decoding.nbest]
+                result["nbest"] = [_scores(hypothesis) for hypothesis in decoding.nbest]
             if lexicon is not None:
                 result["lexicon_fallback"] = decoding.lexicon_fallback
             results.append(result)
@@ -212,6 +228,8 @@ class CRNNProcessor(ProcessorMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        # Damaged or missing files in a local folder are reported by name (`OSError`) before anything loads them.
+        check_local_checkpoint(pretrained_model_name_or_path, PROCESSOR_FILES, subfolder=kwargs.get("subfolder") or "")
         if "lexicon" not in kwargs:
             download_kwargs = ("cache_dir", "force_download", "local_files_only", "token", "revision")
             kwargs["lexicon"] = cached_file(

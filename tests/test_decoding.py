@@ -441,3 +441,38 @@ def test_only_remote_code_safe_imports():
 
     stdlib = {"__future__", "collections", "dataclasses", "functools", "heapq", "math", "os", "warnings"}
     assert set(get_imports(decoding.__file__)) <= stdlib | {"numpy", "torch"}
+
+
+# ---- confidence ------------------------------------------------------------------------------------------------------
+
+
+def test_word_confidence_is_the_least_sure_character():
+    assert decoding.word_confidence([0.9, 0.4, 0.99]) == pytest.approx(0.4)
+    assert decoding.word_confidence([]) == 0.0  # nothing read: nothing to accept
+    # A hypothesis less likely than the best path is scaled by how much less likely it is; never scaled up.
+    assert decoding.word_confidence([0.9], math.log(0.1), math.log(0.4)) == pytest.approx(0.9 * 0.25)
+    assert decoding.word_confidence([0.9], math.log(0.5), math.log(0.4)) == pytest.approx(0.9)
+
+
+def test_confidence_does_not_fall_with_frames_or_length_but_the_path_probability_does():
+    short = ctc_decode(spelled_log_probs("c-a-t", confidence=0.99), vocab=DEFAULT_VOCAB)[0]
+    long = ctc_decode(spelled_log_probs("c-a-t-" * 40 + "--" * 200, confidence=0.99), vocab=DEFAULT_VOCAB)[0]
+    assert short.text == "cat" and long.text == "cat" * 40
+    assert long.probability < 0.01 * short.probability  # exp(best path score) collapses with width and length
+    assert long.confidence == pytest.approx(short.confidence, abs=0.02) and long.confidence > 0.95
+    assert short.confidence == pytest.approx(min(short.char_scores))
+
+
+def test_confidence_sees_a_character_a_hypothesis_leaves_out():
+    log_probs = spelled_log_probs("c-a-t", confidence=0.99)
+    greedy, lexicon_word = (
+        ctc_decode(log_probs, vocab=DEFAULT_VOCAB)[0],
+        ctc_decode(log_probs, vocab=DEFAULT_VOCAB, lexicon=["ct"], return_char_frames=True)[0],
+    )
+    assert lexicon_word.text == "ct" and min(lexicon_word.char_scores) > 0.9  # its characters alone look sure
+    assert lexicon_word.confidence < 0.05 < 0.9 < greedy.confidence
+    beam = ctc_decode(log_probs, vocab=DEFAULT_VOCAB, beam_width=5, top_k=3, return_char_frames=True)[0]
+    assert beam.nbest[0].confidence == pytest.approx(greedy.confidence)
+    assert all(hypothesis.confidence < 0.05 for hypothesis in beam.nbest[1:])
+    # Without char frames a non-greedy hypothesis has no confidence yet.
+    assert ctc_decode(log_probs, vocab=DEFAULT_VOCAB, beam_width=5)[0].confidence is None

@@ -252,7 +252,7 @@ def test_default_checkpoint(tmp_path, monkeypatch, checkpoint_dir, capsys):
     # Found under the repository root when the working directory has none.
     (tmp_path / "repo" / "checkpoints").mkdir(parents=True)
     shutil.copytree(checkpoint_dir, tmp_path / "repo" / evaluation.DEFAULT_CHECKPOINT)
-    expected = str(tmp_path / "repo" / "checkpoints" / "crnn-synth-en")
+    expected = str(tmp_path / "repo" / evaluation.DEFAULT_CHECKPOINT)
     assert evaluation.resolve_checkpoint(evaluation.DEFAULT_CHECKPOINT) == expected
     assert evaluation.resolve_checkpoint("elsewhere") == "elsewhere"  # other names are left to from_pretrained
 
@@ -534,7 +534,7 @@ def test_compare_peers_main_skips_missing_peers(tmp_path, monkeypatch, checkpoin
         code = compare_peers.main([
             "--model_name_or_path", str(checkpoint_dir), "--num_samples", "3",
             "--synthetic_crops_dir", str(tmp_path / "crops"), "--shared_dir", str(tmp_path / "no-shared"),
-            "--output_dir", str(tmp_path / "peers"),
+            "--output_dir", str(tmp_path / "peers"), "--peers", "tesseract", "pp-ocrv5", "--batch_sizes", "32",
         ])
     finally:
         torch.set_num_threads(threads)
@@ -602,3 +602,84 @@ def test_discover_benchmarks(tmp_path):
     found = compare_peers.discover_benchmarks(tmp_path)
     assert found == [str(tmp_path / "lmdb" / "SVT"), str(tmp_path / "real" / "IC13")]
     assert compare_peers.discover_benchmarks(tmp_path / "absent") == []
+
+
+# ---- confidence, rejection and per-image arguments ------------------------------------------------------------------
+
+
+def test_accuracy_by_rejection_and_expected_calibration_error_by_hand():
+    records = sample_records(
+        references=["a", "b", "c", "d", "e"], predictions=["a", "x", "c", "d", "y"],
+        confidences=[0.95, 0.9, 0.55, 0.5, 0.05],
+    )
+    curve = evaluation.accuracy_by_rejection(records, rates=(0.0, 0.2, 0.4, 0.6, 1.0))
+    assert curve == [
+        {"rejected": 0.0, "num_kept": 5, "accuracy": 3 / 5},
+        {"rejected": 0.2, "num_kept": 4, "accuracy": 3 / 4},  # "y" (0.05) goes first
+        {"rejected": 0.4, "num_kept": 3, "accuracy": 2 / 3},
+        {"rejected": 0.6, "num_kept": 2, "accuracy": 1 / 2},
+        {"rejected": 1.0, "num_kept": 0, "accuracy": None},
+    ]
+    # Bins: [0.9, 1]: 0.95 right, 0.9 wrong -> |1.85 - 1|; [0.5, 0.6): 0.55, 0.5 right -> |1.05 - 2|; [0, 0.1): 0.05
+    # wrong -> 0.05.
+    assert evaluation.expected_calibration_error(records) == pytest.approx((0.85 + 0.95 + 0.05) / 5)
+    assert evaluation.expected_calibration_error([]) is None
+
+
+def test_report_has_ece_and_rejection_tables(tmp_path):
+    report = _stub_report()
+    assert [row["ece"] for row in report.rows] == pytest.approx(
+        [(0.1 + 0.6 + 0.7) / 3, (0.2 + 0.3 + 0.7) / 3, (0.5 + 0.5 + 0.2) / 3]
+    )
+    curves = report.curves()["lexicon-free (greedy)"]["accuracy_by_rejection"]
+    assert curves[0] == {"rejected": 0.0, "num_kept": 3, "accuracy": pytest.approx(2 / 3)}
+    results = write_reports([report], tmp_path, {
+        "model": "stub-model", "command": "hf-crnn evaluate ...", "created": "now", "device": "cpu",
+        "torch_threads": 1, "platform": "test", "notes": [],
+    })
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| Mean conf. | ECE | Label in lexicon |" in markdown
+    assert "Accuracy of the kept reads when the least confident are rejected, stub:" in markdown
+    assert "| Decoding | ECE | 0% rejected | 10% rejected |" in markdown
+    assert results["datasets"][0]["curves"]["global"]["accuracy_by_rejection"][0]["num_kept"] == 3
+
+
+SHIPPED_CHECKPOINT = os.path.join(ROOT, "checkpoints", "crnn-synth-en")
+SHUFFLED_WORDS = ["recognition", "at", "pipelines", "on", "hello", "cat", "world"]  # widths in no order
+
+
+def _own_lexicons(words):
+    """Per word a lexicon of it and three other words of the list, all distinct, the word not first."""
+    return [[*[other for other in words if other != word][:3], word] for word in words]
+
+
+def test_predict_per_image_lexicons_follow_their_images_through_width_sorting():
+    model, processor = evaluation.load_model_and_processor(SHIPPED_CHECKPOINT, "cpu")
+    images = [render_word(word) for word in SHUFFLED_WORDS]
+    decodings = [per_image_lexicon_decoding(), lexicon_free_decoding()]
+    predictions, _ = evaluation.predict(model, processor, images, decodings, batch_size=2,
+                                        lexicons=_own_lexicons(SHUFFLED_WORDS))
+    assert predictions["per-image lexicon"].texts == SHUFFLED_WORDS
+    assert predictions["lexicon-free (greedy)"].texts == SHUFFLED_WORDS
+    # The report's confidences are the results' `confidence`, not the best-path probability.
+    assert all(0.5 < confidence <= 1 for confidence in predictions["per-image lexicon"].confidences)
+    # An image without a lexicon amid others is decoded greedily and the others keep theirs.
+    lexicons = _own_lexicons(SHUFFLED_WORDS)
+    lexicons[3] = []
+    predictions, _ = evaluation.predict(model, processor, images, decodings[:1], batch_size=2, lexicons=lexicons)
+    assert predictions["per-image lexicon"].texts == SHUFFLED_WORDS
+
+
+def test_batch_decode_per_image_lexicons_follow_shuffled_rows():
+    model, processor = evaluation.load_model_and_processor(SHIPPED_CHECKPOINT, "cpu")
+    batch = processor(images=[render_word(word) for word in SHUFFLED_WORDS])
+    with torch.inference_mode():
+        outputs = model(**batch)
+    lexicons = _own_lexicons(SHUFFLED_WORDS)
+    permutation = [4, 0, 6, 2, 5, 1, 3]
+    decoded = processor.batch_decode(
+        outputs.logits[permutation], outputs.frame_lengths[permutation], lexicon=[lexicons[i] for i in permutation],
+        output_scores=True,
+    )
+    assert [result["text"] for result in decoded] == [SHUFFLED_WORDS[i] for i in permutation]
+    assert all(not result["lexicon_fallback"] and result["confidence"] > 0.5 for result in decoded)

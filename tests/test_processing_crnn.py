@@ -1,3 +1,4 @@
+import math
 import numpy as np
 import pytest
 import torch
@@ -52,7 +53,9 @@ def test_batch_decode_offsets_and_scores(processor):
     assert 0.99 < result["score"] <= 1.0
     assert [(o["char"], o["frame"]) for o in result["char_offsets"]] == [("h", 0), ("e", 3)]
     assert all(0.99 < o["score"] <= 1.0 for o in result["char_offsets"])
-    assert processor.batch_decode(logits, output_scores=True)[0].keys() == {"text", "score"}
+    scored = processor.batch_decode(logits, output_scores=True)[0]
+    assert scored.keys() == {"text", "confidence", "log_likelihood", "score"}
+    assert scored["score"] == pytest.approx(math.exp(scored["log_likelihood"]))
 
 
 def test_beam_top_k_and_lexicon_options_reach_the_decoder(processor):
