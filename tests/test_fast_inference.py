@@ -330,7 +330,7 @@ def test_cpu_has_native_bf16_reads_torch_capabilities(monkeypatch):
 
 
 def test_unknown_mode_is_a_value_error(model):
-    with pytest.raises(ValueError, match=r"`mode` must be one of \('fp32', 'bf16', 'int8'\), got 'fp16'"):
+    with pytest.raises(ValueError, match=r"`mode` must be one of \('fp32', 'bf16', 'int8', 'onnxruntime', 'auto'\), got 'fp16'"):
         optimize_for_cpu(model, "fp16")
 
 
@@ -366,3 +366,222 @@ def test_bad_models_are_value_errors(model):
         optimize_for_cpu(model.crnn, "fp32")
     with pytest.raises(ValueError, match="takes a float32 model on the CPU, got torch.bfloat16"):
         optimize_for_cpu(model.to(torch.bfloat16), "fp32")
+
+
+# ---- mode="auto" -------------------------------------------------------------------------------------------------
+
+
+def greedy_predictions(model, batches) -> list[tuple[int, ...]]:
+    return fast_inference._predictions(model, list(fast_inference._labelled_calibration_batches(batches)))
+
+
+@pytest.fixture
+def fixed_speeds(monkeypatch):
+    """Replaces "auto"'s timing with fixed images/s per mode (no timed unit tests), and says bf16 is native."""
+    speeds = {"default": 100.0, "fp32": 110.0, "bf16": 300.0, "int8": 500.0, "onnxruntime": 120.0}
+    monkeypatch.setattr(
+        fast_inference, "_images_per_second", lambda models, batches, rounds: {name: speeds[name] for name in models}
+    )
+    monkeypatch.setattr(fast_inference, "cpu_has_native_bf16", lambda: True)
+    return speeds
+
+
+def break_int8(monkeypatch):
+    """Makes the "int8" candidate read every frame as label 5: it changes predictions (an injected bad candidate)."""
+    build = fast_inference._build
+
+    def fake_build(model, mode, calibration_data=None):
+        built = build(model, mode, calibration_data)
+        if mode == "int8":
+            built.classifier = torch.nn.Linear(model.config.hidden_size * 2, model.config.vocab_size)
+            with torch.no_grad():
+                built.classifier.weight.zero_()
+                built.classifier.bias.fill_(0.0)
+                built.classifier.bias[5] = 10.0
+        return built
+
+    monkeypatch.setattr(fast_inference, "_build", fake_build)
+
+
+def test_auto_returns_a_working_model_that_agrees_with_fp32_and_reports_why(fast_model_source):
+    batches = calibration_batches(3)
+    fast = optimize_for_cpu(fast_model_source, "auto", calibration_data=batches)
+    report = fast.optimization_report
+    assert isinstance(fast, CPUOptimizedCRNN) and fast.fast_path == report.chosen
+    assert report.chosen in fast_inference.AUTO_CANDIDATES
+    assert [candidate.mode for candidate in report.candidates] == ["fp32", "bf16", "int8"]  # preference order
+    assert [c.mode for c in report.candidates if c.status == "chosen"] == [report.chosen]
+    for candidate in report.candidates:
+        assert candidate.reason
+        if candidate.status in ("chosen", "accepted", "rejected"):
+            assert candidate.changed is not None and candidate.images_per_second > 0 or candidate.status == "rejected"
+    assert report.num_images == 3 * len(WIDTHS) and not report.labelled and report.fp32_word_accuracy is None
+    assert report.cpu and isinstance(report.cpu_features, dict) and report.threads >= 1
+    bf16 = next(c for c in report.candidates if c.mode == "bf16")
+    if fast_inference.cpu_has_native_bf16() is False:
+        assert bf16.status == "skipped" and "no native bf16" in bf16.reason
+    summary = report.summary()
+    assert f'chose "{report.chosen}"' in summary and "fp32" in summary and report.cpu in summary
+    # Accepted on the calibration images within 0.2 points: with 9 images that means no prediction changed.
+    assert greedy_predictions(fast, batches) == greedy_predictions(fast_model_source, batches)
+    with torch.no_grad():
+        outputs = fast(**padded_batch(seed=7))
+    assert outputs.logits.dtype == torch.float32 and torch.isfinite(outputs.logits).all()
+
+
+def test_auto_rejects_a_candidate_that_changes_predictions(fast_model_source, monkeypatch, fixed_speeds):
+    break_int8(monkeypatch)
+    fast = optimize_for_cpu(fast_model_source, "auto", calibration_data=calibration_batches())
+    report = fast.optimization_report
+    int8 = next(c for c in report.candidates if c.mode == "int8")
+    assert int8.status == "rejected" and int8.changed > 0 and "beyond the 0.2 pt tolerance" in int8.reason
+    assert report.chosen == fast.fast_path == "bf16"  # the fastest accepted one (int8 would be faster)
+    assert "300.0 img/s (3.00x)" in report.summary()
+
+
+def test_auto_tolerance_zero_accepts_only_unchanged_predictions(fast_model_source, monkeypatch, fixed_speeds):
+    # A candidate that changes the first image of each batch passes a 100-point tolerance and fails 0.
+    batches = calibration_batches()
+    reference = greedy_predictions(fast_model_source, batches)
+    build = fast_inference._build
+
+    def one_change(model, mode, calibration_data=None):
+        built = build(model, mode, calibration_data)
+        if mode == "int8":
+            forward = built.forward
+
+            def changed_forward(*args, **kwargs):
+                outputs = forward(*args, **kwargs)
+                outputs.logits = outputs.logits.clone()
+                outputs.logits[0] = 0.0
+                outputs.logits[0, :, 7] = 10.0  # the batch's first image reads "one label 7"
+                return outputs
+
+            built.forward = changed_forward
+        return built
+
+    monkeypatch.setattr(fast_inference, "_build", one_change)
+    assert reference[0] != (7,)
+    loose = optimize_for_cpu(fast_model_source, "auto", calibration_data=batches, accuracy_tolerance=100)
+    assert loose.optimization_report.chosen == "int8"
+    strict = optimize_for_cpu(fast_model_source, "auto", calibration_data=batches, accuracy_tolerance=0)
+    assert strict.optimization_report.chosen == "bf16"
+    int8 = next(c for c in strict.optimization_report.candidates if c.mode == "int8")
+    assert int8.status == "rejected" and int8.changed >= 1 and "beyond the 0 pt tolerance" in int8.reason
+
+
+def test_auto_compares_word_accuracy_when_calibration_data_has_labels(fast_model_source, monkeypatch, fixed_speeds):
+    break_int8(monkeypatch)
+    batches = calibration_batches()
+    reference = greedy_predictions(fast_model_source, batches)
+    # Labels are the fp32 predictions, except that image 0 is labelled what the broken int8 reads (label 5): fp32
+    # gets 5 of 6 right, int8 at most 1 of 6.
+    labelled, row = [], 0
+    for batch in batches:
+        texts = [list(reference[row + index]) or [9] for index in range(len(WIDTHS))]
+        if row == 0:
+            texts[0] = [5]
+        width = max(len(text) for text in texts)
+        labels = torch.tensor([text + [-100] * (width - len(text)) for text in texts])
+        labelled.append({**batch, "labels": labels})
+        row += len(WIDTHS)
+    report = optimize_for_cpu(fast_model_source, "auto", calibration_data=labelled).optimization_report
+    assert report.labelled and report.fp32_word_accuracy is not None
+    int8 = next(c for c in report.candidates if c.mode == "int8")
+    assert int8.status == "rejected" and int8.word_accuracy < report.fp32_word_accuracy
+    assert "word accuracy" in int8.reason and "pt against fp32" in int8.reason
+    assert report.chosen == "bf16"
+
+
+def test_auto_prefers_the_more_exact_path_on_near_ties(fast_model_source, fixed_speeds):
+    fixed_speeds.update(fp32=200.0, bf16=210.0, int8=215.0)  # under AUTO_MIN_GAIN (1.1x) apart
+    report = optimize_for_cpu(fast_model_source, "auto", calibration_data=calibration_batches()).optimization_report
+    assert report.chosen == "fp32" and "less than 1.1x as fast" in report.reason
+    fixed_speeds.update(int8=400.0)
+    report = optimize_for_cpu(fast_model_source, "auto", calibration_data=calibration_batches()).optimization_report
+    assert report.chosen == "int8"
+
+
+def test_auto_skips_bf16_without_native_support(fast_model_source, monkeypatch, fixed_speeds):
+    monkeypatch.setattr(fast_inference, "cpu_has_native_bf16", lambda: False)
+    report = optimize_for_cpu(fast_model_source, "auto", calibration_data=calibration_batches()).optimization_report
+    bf16 = next(c for c in report.candidates if c.mode == "bf16")
+    assert bf16.status == "skipped" and bf16.images_per_second is None
+    assert report.chosen == "int8"
+
+
+def test_auto_errors(model):
+    with pytest.raises(ValueError, match='mode="auto" needs `calibration_data`'):
+        optimize_for_cpu(model, "auto")
+    with pytest.raises(ValueError, match="`candidates` must be modes among"):
+        optimize_for_cpu(model, "auto", calibration_data=calibration_batches(), candidates=("fp16",))
+    with pytest.raises(ValueError, match="`accuracy_tolerance` must be >= 0"):
+        optimize_for_cpu(model, "auto", calibration_data=calibration_batches(), accuracy_tolerance=-1)
+
+
+def test_onnxruntime_mode_matches_the_model(fast_model_source):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    fast = optimize_for_cpu(fast_model_source, "onnxruntime")
+    batch = padded_batch(seed=3)
+    with torch.no_grad():
+        expected = fast_model_source(**batch)
+        actual = fast(**batch)
+    assert fast.fast_path == "onnxruntime" and torch.equal(actual.frame_lengths, expected.frame_lengths)
+    torch.testing.assert_close(
+        valid_frames(actual.logits, actual.frame_lengths),
+        valid_frames(expected.logits, expected.frame_lengths),
+        atol=FP32_ATOL,
+        rtol=0,
+    )
+
+
+def test_pipeline_optimize_argument_routes_through_auto(fast_model_source, processor, monkeypatch):
+    calls = []
+    optimize = fast_inference.optimize_for_cpu
+
+    def spy(model, mode="fp32", **kwargs):
+        calls.append(mode)
+        return optimize(model, mode, **kwargs)
+
+    monkeypatch.setattr(fast_inference, "optimize_for_cpu", spy)
+    images = [render_word(word) for word in ("hello", "world", "crnn", "a", "transformers")]
+    expected = pipeline("text-recognition", model=fast_model_source, processor=processor, device="cpu")(images)
+    reader = pipeline(
+        "text-recognition",
+        model=fast_model_source,
+        processor=processor,
+        device="cpu",
+        optimize="auto",
+        calibration_data=images,  # images: the pipeline runs them through its processor
+    )
+    assert calls == ["auto"]
+    assert isinstance(reader.model, CPUOptimizedCRNN) and reader.optimization_report.num_images == len(images)
+    assert reader.model.fast_path == reader.optimization_report.chosen
+    actual = reader(images)
+    assert [r[0]["generated_text"] for r in actual] == [r[0]["generated_text"] for r in expected]
+
+
+def test_cli_fast_flag_routes_through_auto(tmp_path, capsys, checkpoint_dir, monkeypatch):
+    from hf_crnn import cli
+
+    paths = []
+    for index, word in enumerate(("hello", "world", "crnn")):
+        paths.append(tmp_path / f"{index}.png")
+        render_word(word).save(paths[-1])
+    modes = []
+    optimize = fast_inference.optimize_for_cpu
+    monkeypatch.setattr(
+        fast_inference, "optimize_for_cpu", lambda model, mode, **kwargs: modes.append(mode) or optimize(model, mode, **kwargs)
+    )
+    code = cli.main(["recognize", *map(str, paths), "--model", str(checkpoint_dir), "--format", "tsv"])
+    plain = capsys.readouterr()
+    code_fast = cli.main(["recognize", *map(str, paths), "--model", str(checkpoint_dir), "--format", "tsv", "--fast"])
+    fast = capsys.readouterr()
+    assert code == code_fast == 0 and modes == ["auto"]
+    assert 'hf-crnn: --fast: optimize_for_cpu "auto" chose' in fast.err and "calibration image" in fast.err
+    plain_texts = [line.split("\t")[1] for line in plain.out.splitlines()[1:]]
+    fast_texts = [line.split("\t")[1] for line in fast.out.splitlines()[1:]]
+    assert fast_texts == plain_texts and len(fast_texts) == 3
+    assert cli.main(["recognize", str(paths[0]), "--model", str(checkpoint_dir), "--fast", "--device", "cuda"]) == 2
+    assert "--fast optimizes for the CPU" in capsys.readouterr().err
