@@ -9,8 +9,10 @@ With no dataset argument it trains on synthetic word images rendered on this mac
 
 Other sources (one per split; see docs/training.md):
 
-    --train_dir DIR         an imagefolder (images + metadata.jsonl/metadata.csv with file_name and text), a dataset
-                            saved with `save_to_disk`, or a scene-text LMDB database (tree): detected from the files
+    --train_dir DIR         a crops folder (images + labels.tsv or gt.txt, the layout `hf-crnn evaluate` reads), an
+                            imagefolder (images + metadata.jsonl/metadata.csv with file_name and text), a dataset
+                            saved with `save_to_disk`, or a scene-text LMDB database (tree): detected from the files;
+                            several folders joined with ':' are concatenated
     --train_file FILE       parquet / csv / json(l) files (globs allowed); image paths are cast to images
     --dataset_name NAME     a dataset on the Hugging Face Hub (or a `datasets` builder name)
     --streaming             read it as an `IterableDataset` (needs --max_steps)
@@ -40,11 +42,14 @@ from hf_crnn import (
     CRNNProcessor,
     CRNNTokenizer,
 )
+from hf_crnn.augmentation import AUGMENTATION_PRESETS, make_augmentation
+from hf_crnn.benchmark_datasets import find_gt_file, load_crops_folder
 from hf_crnn.data_collator import CRNNDataCollator, add_length_column
 from hf_crnn.image_processing_crnn import RESIZE_MODES
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE, load_lmdb_dataset
 from hf_crnn.metrics import make_compute_metrics, preprocess_logits_for_metrics
 from hf_crnn.synthetic import (
+    RENDER_STYLES,
     default_word_list,
     make_synthetic_dataset,
     make_synthetic_iterable_dataset,
@@ -134,8 +139,9 @@ class DataArguments:
     train_dir: str | None = field(
         default=None,
         metadata={
-            "help": "Training data folder: an imagefolder (images + metadata.jsonl or metadata.csv with file_name "
-            "and text), a dataset saved with save_to_disk, or an LMDB database (or a tree of them)."
+            "help": "Training data folder: a crops folder (images + labels.tsv or gt.txt), an imagefolder (images + "
+            "metadata.jsonl or metadata.csv with file_name and text), a dataset saved with save_to_disk, or an LMDB "
+            "database (or a tree of them). Several folders joined with ':' are concatenated."
         },
     )
     validation_dir: str | None = field(default=None, metadata={"help": "Validation data folder (as --train_dir)."})
@@ -150,6 +156,13 @@ class DataArguments:
     train_val_split: float | None = field(
         default=None,
         metadata={"help": "Fraction of the training data held out for evaluation when no validation data is given."},
+    )
+    augmentation: str = field(
+        default="none",
+        metadata={
+            "help": f"Training-image augmentation, one of {AUGMENTATION_PRESETS}: 'real' applies camera and detector "
+            "degradations (hf_crnn.augmentation, needs albumentations: pip install 'hf-crnn[train]')."
+        },
     )
     image_column_name: str = field(default="image", metadata={"help": "Column holding the images (or their paths)."})
     text_column_name: str = field(default="text", metadata={"help": "Column holding the label texts."})
@@ -194,6 +207,20 @@ class DataArguments:
     synthetic_cache_dir: str | None = field(
         default=None, metadata={"help": "`datasets` cache folder for the rendered synthetic images."}
     )
+    synthetic_style: str = field(
+        default="clean",
+        metadata={
+            "help": f"Synthetic rendering, one of {RENDER_STYLES}: 'clean' (flat colours; the documented evaluation "
+            "sets) or 'scene' (natural-image textures, outlines, shadows, curves, camera degradations)."
+        },
+    )
+    synthetic_mix_samples: int = field(
+        default=0,
+        metadata={
+            "help": "With --train_dir/--train_file/--dataset_name: also train on this many synthetic images "
+            "(rendered once and cached, in the training fonts, --synthetic_style), mixed with the real data."
+        },
+    )
 
     def __post_init__(self):
         if self.train_dir and self.train_file:
@@ -202,6 +229,12 @@ class DataArguments:
             raise ValueError("Give either --dataset_name or local data (--train_dir / --train_file), not both.")
         if self.invalid_labels not in INVALID_LABEL_POLICIES:
             raise ValueError(f"--invalid_labels must be one of {INVALID_LABEL_POLICIES}, got {self.invalid_labels!r}.")
+        if self.synthetic_style not in RENDER_STYLES:
+            raise ValueError(f"--synthetic_style must be one of {RENDER_STYLES}, got {self.synthetic_style!r}.")
+        if self.synthetic_mix_samples < 0 or (self.synthetic_mix_samples and self.streaming):
+            raise ValueError("--synthetic_mix_samples must be >= 0, and cannot be combined with --streaming.")
+        if self.augmentation not in AUGMENTATION_PRESETS:
+            raise ValueError(f"--augmentation must be one of {AUGMENTATION_PRESETS}, got {self.augmentation!r}.")
         if self.train_val_split is not None and not 0.0 < self.train_val_split < 1.0:
             raise ValueError(f"--train_val_split must be in (0, 1), got {self.train_val_split}.")
 
@@ -239,9 +272,14 @@ def _as_splits(dataset, streaming: bool) -> dict:
 
 def load_local_source(folder: str | None, files: str | None, data_args: DataArguments, cache_dir: str | None) -> dict:
     """
-    `{split: dataset}` from a local folder (saved with `save_to_disk`, an LMDB database tree, or an imagefolder,
-    whose split subfolders become splits) or from data files (parquet, csv, json).
+    `{split: dataset}` from a local folder (a crops folder with its ground-truth file, saved with `save_to_disk`, an
+    LMDB database tree, or an imagefolder, whose split subfolders become splits), from several such folders joined
+    with `os.pathsep` (their splits concatenated), or from data files (parquet, csv, json).
     """
+    if folder and os.pathsep in folder:
+        return concatenate_sources(
+            [load_local_source(part, None, data_args, cache_dir) for part in folder.split(os.pathsep) if part], folder
+        )
     streaming = data_args.streaming
     if files:
         extension = os.path.splitext(files)[1].lower()
@@ -252,10 +290,30 @@ def load_local_source(folder: str | None, files: str | None, data_args: DataArgu
         raise ValueError(f"Data folder {folder!r} does not exist.")
     if any(os.path.isfile(os.path.join(folder, name)) for name in ("dataset_dict.json", "state.json")):
         return _as_splits(datasets.load_from_disk(folder), streaming)
+    if find_gt_file(folder) is not None:
+        crops = load_crops_folder(folder)
+        return _as_splits(crops.select_columns(["image", "text"]), streaming)
     if _holds_lmdb(folder):
         lmdb = load_lmdb_dataset(folder, num_proc=data_args.preprocessing_num_workers, cache_dir=cache_dir)
         return _as_splits(lmdb, streaming)
     return dict(datasets.load_dataset("imagefolder", data_dir=folder, streaming=streaming, cache_dir=cache_dir))
+
+
+def concatenate_sources(sources: list[dict], name: str) -> dict:
+    """The splits of several sources, each concatenated over the sources that have it (image and text columns)."""
+    names = sorted({split for source in sources for split in source})
+    if not names:
+        raise ValueError(f"No data in {name!r}.")
+    combined = {}
+    for split in names:
+        parts = [source[split] for source in sources if split in source]
+        if isinstance(parts[0], datasets.IterableDataset):
+            combined[split] = datasets.concatenate_datasets(parts)
+            continue
+        columns = [set(part.column_names) for part in parts]
+        shared = [column for column in parts[0].column_names if all(column in names_ for names_ in columns)]
+        combined[split] = datasets.concatenate_datasets([part.select_columns(shared) for part in parts])
+    return combined
 
 
 def load_raw_datasets(data_args: DataArguments, model_args: ModelArguments, tokenizer, do_train: bool, do_eval: bool):
@@ -285,35 +343,68 @@ def load_raw_datasets(data_args: DataArguments, model_args: ModelArguments, toke
         if not train_source:
             raise ValueError("--do_train needs training data: --train_dir, --train_file or --dataset_name.")
         splits["train"] = _pick_split(train_source, [data_args.train_split_name], source_name)
-    if do_eval:
-        validation_names = [data_args.validation_split_name, "test"]
+    validation_names = [data_args.validation_split_name, "test"]
+    has_validation = bool(
+        data_args.validation_dir or data_args.validation_file or any(name in train_source for name in validation_names)
+    )
+    if data_args.train_val_split and train_source and not data_args.streaming and not has_validation:
+        # The same seeded split with or without --do_train / --do_eval: a checkpoint is evaluated on what it never saw.
+        training = _pick_split(train_source, [data_args.train_split_name], source_name)
+        held_out = training.train_test_split(test_size=data_args.train_val_split, seed=0)
+        splits["validation"] = held_out["test"]
+        if do_train:
+            splits["train"] = held_out["train"]
+    if do_eval and "validation" not in splits:
         if data_args.validation_dir or data_args.validation_file:
             source_name = data_args.validation_dir or data_args.validation_file
             source = load_local_source(data_args.validation_dir, data_args.validation_file, data_args, cache_dir)
             splits["validation"] = _pick_split(source, validation_names, source_name)
-        elif any(name in train_source for name in validation_names):
+        elif has_validation:
             splits["validation"] = next(train_source[name] for name in validation_names if name in train_source)
-        elif data_args.train_val_split and "train" in splits and not data_args.streaming:
-            held_out = splits["train"].train_test_split(test_size=data_args.train_val_split, seed=0)
-            splits["train"], splits["validation"] = held_out["train"], held_out["test"]
         else:
             raise ValueError(
                 "--do_eval needs validation data: --validation_dir, --validation_file, a dataset with a "
                 f"{data_args.validation_split_name!r} or 'test' split, or --train_val_split (not with --streaming)."
             )
+    if not do_eval:
+        splits.pop("validation", None)
+    if do_train and data_args.synthetic_mix_samples:
+        splits["train"] = mix_in_synthetic(splits["train"], data_args, tokenizer)
     return splits
 
 
-def load_synthetic_datasets(data_args: DataArguments, tokenizer, do_train: bool, do_eval: bool) -> dict:
-    """Synthetic words: training in the training fonts, evaluation in the fonts held out of training."""
-    options = dict(
+def synthetic_options(data_args: DataArguments, tokenizer) -> dict:
+    """The text and rendering arguments of the synthetic generator, from the command line."""
+    return dict(
         charset=synthetic_charset(tokenizer),
         lowercase=data_args.synthetic_lowercase,
         min_len=data_args.synthetic_min_length,
         max_len=data_args.synthetic_max_length,
         word_list=data_args.synthetic_word_list,
         word_probability=data_args.synthetic_word_probability,
+        style=data_args.synthetic_style,
     )
+
+
+def mix_in_synthetic(real, data_args: DataArguments, tokenizer):
+    """The real training split plus `--synthetic_mix_samples` synthetic images in the training fonts (image, text)."""
+    synthetic = make_synthetic_dataset(
+        data_args.synthetic_mix_samples,
+        seed=data_args.synthetic_seed,
+        fonts=synthetic_training_fonts(data_args, tokenizer),
+        num_proc=data_args.preprocessing_num_workers,
+        cache_dir=data_args.synthetic_cache_dir,
+        **synthetic_options(data_args, tokenizer),
+    )
+    image_column, text_column = data_args.image_column_name, data_args.text_column_name
+    real = _cast_image_column(real, image_column).select_columns([image_column, text_column])
+    synthetic = synthetic.select_columns(["image", "text"]).rename_columns({"image": image_column, "text": text_column})
+    return datasets.concatenate_datasets([real, synthetic.cast(real.features)])
+
+
+def load_synthetic_datasets(data_args: DataArguments, tokenizer, do_train: bool, do_eval: bool) -> dict:
+    """Synthetic words: training in the training fonts, evaluation in the fonts held out of training."""
+    options = synthetic_options(data_args, tokenizer)
     splits = {}
     if do_train:
         train_fonts = synthetic_training_fonts(data_args, tokenizer)
@@ -354,6 +445,16 @@ def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:
     if not data_args.is_synthetic:
         train = data_args.dataset_name or data_args.train_dir or data_args.train_file
         validation = data_args.validation_dir or data_args.validation_file or f"{train} ({data_args.validation_split_name})"
+        if data_args.train_val_split and not (data_args.validation_dir or data_args.validation_file):
+            validation = f"a seeded {data_args.train_val_split:.0%} held out of {train}"
+            train = f"{train} (the other {1 - data_args.train_val_split:.0%})"
+        if data_args.synthetic_mix_samples:
+            train = (
+                f"{train}, mixed with {data_args.synthetic_mix_samples:,} synthetic word images (hf_crnn.synthetic, "
+                f"{data_args.synthetic_style} style, seed {data_args.synthetic_seed}, training fonts)"
+            )
+        if data_args.augmentation != "none":
+            train += f"; training images augmented on the fly (--augmentation {data_args.augmentation})"
         return str(train), str(validation)
 
     def families(fonts) -> str:
@@ -410,11 +511,17 @@ def prepare_split(dataset, split: str, data_args: DataArguments, processor, chec
     image_column, text_column = data_args.image_column_name, data_args.text_column_name
     _check_columns(dataset, data_args, split)
     dataset = _cast_image_column(dataset, image_column)
+    augmentation = make_augmentation(data_args.augmentation) if split == "train" else None
     if isinstance(dataset, datasets.IterableDataset):
         if max_samples is not None:
             dataset = dataset.take(max_samples)
         transform = TextRecognitionTransform(
-            processor, image_column, text_column, label_checker=checker, invalid_labels=data_args.invalid_labels
+            processor,
+            image_column,
+            text_column,
+            label_checker=checker,
+            invalid_labels=data_args.invalid_labels,
+            augmentation=augmentation,
         )
         return dataset.map(transform, batched=True, batch_size=64, remove_columns=_stream_columns(dataset))
 
@@ -434,7 +541,9 @@ def prepare_split(dataset, split: str, data_args: DataArguments, processor, chec
     dataset = filter_invalid_labels(dataset, checker, text_column, length_column, data_args.invalid_labels, split)
     if len(dataset) == 0:
         raise ValueError(f"No {split} example is left after removing the labels that cannot be trained on.")
-    return dataset.with_transform(TextRecognitionTransform(processor, image_column, text_column))
+    return dataset.with_transform(
+        TextRecognitionTransform(processor, image_column, text_column, augmentation=augmentation)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -656,4 +765,25 @@ def main(args: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Ctrl-C: one line saying where training picks up again, instead of a traceback through Trainer.
+        import json
+
+        cli_args = sys.argv[1:]
+        output_dir = None
+        if len(cli_args) == 1 and cli_args[0].endswith(".json"):
+            with open(cli_args[0], encoding="utf-8") as handle:
+                output_dir = json.load(handle).get("output_dir")
+        for index, arg in enumerate(cli_args):
+            name, equals, value = arg.partition("=")
+            if name in ("--output_dir", "--output-dir"):
+                output_dir = value if equals else (cli_args[index + 1] if index + 1 < len(cli_args) else None)
+        checkpoint = get_last_checkpoint(output_dir) if output_dir and os.path.isdir(output_dir) else None
+        if checkpoint is not None:
+            message = f"run the same command again to resume from {checkpoint}"
+        else:
+            message = f"no checkpoint was saved in {output_dir} yet: running the same command again starts afresh"
+        print(f"Interrupted: {message}.", file=sys.stderr)
+        sys.exit(130)  # the shell's code for a SIGINT

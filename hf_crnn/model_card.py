@@ -275,7 +275,7 @@ from transformers import pipeline
 
 recognizer = pipeline("image-to-text", model="{repo}", trust_remote_code=True)
 recognizer("word.png")
-# [{{'generated_text': '...', 'score': ...}}]
+# [{{'generated_text': '...', 'confidence': ..., 'log_likelihood': ..., 'score': ...}}]
 ```
 
 With the `hf_crnn` package installed, the `text-recognition` task runs the installed code instead:

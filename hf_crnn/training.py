@@ -22,7 +22,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,7 @@ class CRNNTrainingArguments(TrainingArguments):
       so a batch holds images of similar widths and wastes little compute on padding;
     - `ddp_find_unused_parameters=False`: every CRNN parameter takes part in every forward pass, so DDP need not
       search the graph for unused ones each step;
+    - `dataloader_pin_memory` only when CUDA is available: pinning does nothing on CPU but make PyTorch warn;
     - `learning_rate`, `lr_scheduler_type`, `warmup_steps` follow the optimiser when not given: AdamW warms up to
       2e-3 over 5% of the steps, holds it and decays it (cosine) over the last 20% (`warmup_stable_decay`; set
       `--lr_scheduler_kwargs '{"num_decay_steps": N}'` to change); Adadelta runs at a constant 1.0 (the paper's).
@@ -185,9 +186,16 @@ class CRNNTrainingArguments(TrainingArguments):
         default=False,
         metadata={"help": "Train from scratch even if `output_dir` holds checkpoints (default: resume from the last)."},
     )
+    dataloader_pin_memory: bool | None = field(
+        default=None,
+        metadata={"help": "Pin batches in page-locked memory. Default: only when CUDA is available (useless on CPU)."},
+    )
 
     def __post_init__(self):
         self.optim = str(getattr(self.optim, "value", self.optim))
+        if self.dataloader_pin_memory is None:
+            # Without CUDA, PyTorch warns on every DataLoader that asks for pinned memory.
+            self.dataloader_pin_memory = torch.cuda.is_available()
         use_adadelta = self.optim == ADADELTA
         learning_rate, scheduler, warmup = _OPTIMIZER_DEFAULTS[ADADELTA if use_adadelta else "adamw"]
         if self.learning_rate is None:
@@ -347,6 +355,8 @@ class TextRecognitionTransform:
             logged) or raise (`"error"`). Map-style datasets are checked up front by [`filter_invalid_labels`]
             instead, since `with_transform` must keep every row.
         invalid_labels (`str`, *optional*, defaults to `"filter"`): See `label_checker`.
+        augmentation (`Callable[[PIL.Image.Image], PIL.Image.Image]`, *optional*): Applied to each decoded image
+            before resizing (training splits only; e.g. [`~hf_crnn.augmentation.RealCropAugmentation`]).
     """
 
     processor: Any
@@ -354,6 +364,7 @@ class TextRecognitionTransform:
     text_column: str = "text"
     label_checker: LabelChecker | None = None
     invalid_labels: str = "filter"
+    augmentation: Callable[[Any], Any] | None = None
 
     def __post_init__(self):
         if self.invalid_labels not in INVALID_LABEL_POLICIES:
@@ -369,6 +380,8 @@ class TextRecognitionTransform:
             images, texts = [images[i] for i in keep], [texts[i] for i in keep]
             if not images:
                 return {"pixel_values": [], "image_widths": [], "labels": []}
+        if self.augmentation is not None:
+            images = [self.augmentation(image) for image in images]
         features = image_processor(images, return_tensors="np")
         widths = features["image_widths"].tolist()
         output = {
