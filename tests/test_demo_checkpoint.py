@@ -1,7 +1,10 @@
 """The shipped demo checkpoint (checkpoints/crnn-synth-en): complete, in sync with the package, and reading words."""
 
-import filecmp
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,20 +24,66 @@ HELD_OUT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
 pytestmark = pytest.mark.skipif(not CHECKPOINT.is_dir(), reason="the demo checkpoint is not in this checkout")
 
 
-def test_checkpoint_is_complete_safetensors():
-    names = {path.name for path in CHECKPOINT.iterdir()}
+CHECKPOINTS_DIR = CHECKPOINT.parent
+SHIPPED = sorted(path for path in CHECKPOINTS_DIR.iterdir() if (path / "config.json").is_file())
+CODE_FILES = ("configuration_crnn.py", "modeling_crnn.py", "image_processing_crnn.py", "tokenization_crnn.py",
+              "processing_crnn.py", "pipeline_crnn.py", "decoding.py", "file_utils.py")
+
+
+@pytest.mark.parametrize("checkpoint", SHIPPED, ids=lambda path: path.name)
+def test_checkpoint_is_complete_safetensors(checkpoint):
+    names = {path.name for path in checkpoint.iterdir()}
     assert {"model.safetensors", "config.json", "vocab.json", "processor_config.json", "README.md"} <= names
     assert not [name for name in names if name.endswith((".bin", ".pt", ".pth", ".pkl"))]  # no pickles shipped
-    config = json.loads((CHECKPOINT / "config.json").read_text())
+    config = json.loads((checkpoint / "config.json").read_text())
     assert config["model_type"] == "crnn" and "image-to-text" in config["custom_pipelines"]
 
 
-def test_shipped_code_files_match_the_package():
-    """Remote-code users run the checkpoint's copies: they must be the package's current code."""
-    code_files = sorted(path.name for path in CHECKPOINT.glob("*.py"))
-    assert "modeling_crnn.py" in code_files and "pipeline_crnn.py" in code_files
-    stale = [name for name in code_files if not filecmp.cmp(CHECKPOINT / name, PACKAGE_DIR / name, shallow=False)]
-    assert not stale, f"re-save the demo checkpoint: {stale} differ from hf_crnn's"
+@pytest.mark.parametrize("checkpoint", SHIPPED, ids=lambda path: path.name)
+def test_shipped_code_files_are_links_to_the_package(checkpoint):
+    """One source of truth: a shipped checkpoint's code files are relative links to hf_crnn's, never copies."""
+    code_files = {path.name for path in checkpoint.glob("*.py")}
+    assert set(CODE_FILES) <= code_files
+    for name in code_files:
+        path = checkpoint / name
+        assert path.is_symlink(), f"{path} is a copy; link it: ln -sf ../../hf_crnn/{name} {path}"
+        assert not Path(os.readlink(path)).is_absolute()
+        assert path.resolve() == (PACKAGE_DIR / name).resolve()
+
+
+# Loads a checkpoint with only transformers: any import of hf_crnn in that process fails.
+LOAD_WITHOUT_HF_CRNN = textwrap.dedent(
+    """
+    import importlib.abc, sys
+    class BlockHfCrnn(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "hf_crnn":
+                raise ImportError("hf_crnn is not importable in this process")
+    sys.meta_path.insert(0, BlockHfCrnn())
+    import PIL.Image, PIL.ImageDraw
+    from transformers import pipeline
+    reader = pipeline("image-to-text", model=sys.argv[1], trust_remote_code=True)
+    image = PIL.Image.new("L", (96, 32), 255)
+    PIL.ImageDraw.Draw(image).text((4, 8), "hello", fill=0)
+    result = reader(image)
+    assert isinstance(result[0]["generated_text"], str), result
+    assert not [name for name in sys.modules if name.startswith("hf_crnn")]
+    print(type(reader).__module__)
+    """
+)
+
+
+@pytest.mark.parametrize("checkpoint", SHIPPED, ids=lambda path: path.name)
+def test_loads_with_trust_remote_code_without_hf_crnn(checkpoint):
+    completed = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_HF_CRNN, str(checkpoint)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "pipeline_crnn" in completed.stdout  # the checkpoint's own pipeline code ran, not a stock pipeline
 
 
 def test_reads_words_in_a_held_out_font():
