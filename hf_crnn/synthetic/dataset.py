@@ -198,21 +198,9 @@ def _generate_stream(generator: SyntheticTextGenerator, shard_ids: list[int], nu
 
 def make_synthetic_dataset(
     num_samples: int,
-    seed: int = 0,
-    fonts: str | Sequence[str | os.PathLike | FontInfo] = "train",
-    charset: str = DEFAULT_CHARSET,
-    lowercase: bool = False,
-    min_len: int = 1,
-    max_len: int = 16,
-    word_list: str | os.PathLike | Sequence[str] | None = None,
-    word_probability: float | None = None,
-    render_config: RenderConfig | None = None,
-    font_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-    style: str = "clean",
-    scene_config: SceneConfig | None = None,
-    background_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     num_proc: int | None = None,
     cache_dir: str | None = None,
+    **generator_options,
 ):
     """Build a map-style `datasets.Dataset` of `num_samples` synthetic word images.
 
@@ -224,7 +212,7 @@ def make_synthetic_dataset(
         num_samples (`int`): Number of images.
         num_proc (`int`, *optional*): Processes to render with (each gets a contiguous range of indices).
         cache_dir (`str`, *optional*): `datasets` cache folder.
-        All other arguments: see `SyntheticTextGenerator`.
+        generator_options: The arguments of `SyntheticTextGenerator` (`seed`, `fonts`, `style`, ...).
 
     Returns:
         `datasets.Dataset` with columns `image` (`Image`), `text`, `width`, `text_length` and `font`; use
@@ -234,21 +222,7 @@ def make_synthetic_dataset(
 
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"`num_samples` must be a positive int, got {num_samples!r}.")
-    generator = SyntheticTextGenerator(
-        seed=seed,
-        fonts=fonts,
-        charset=charset,
-        lowercase=lowercase,
-        min_len=min_len,
-        max_len=max_len,
-        word_list=word_list,
-        word_probability=word_probability,
-        render_config=render_config,
-        font_dirs=font_dirs,
-        style=style,
-        scene_config=scene_config,
-        background_dirs=background_dirs,
-    )
+    generator = SyntheticTextGenerator(**generator_options)
     num_shards = max(1, min(num_proc or 1, num_samples))
     bounds = [num_samples * shard // num_shards for shard in range(num_shards + 1)]
     return datasets.Dataset.from_generator(
@@ -262,20 +236,8 @@ def make_synthetic_dataset(
 
 
 def make_synthetic_iterable_dataset(
-    seed: int = 0,
-    fonts: str | Sequence[str | os.PathLike | FontInfo] = "train",
-    charset: str = DEFAULT_CHARSET,
-    lowercase: bool = False,
-    min_len: int = 1,
-    max_len: int = 16,
-    word_list: str | os.PathLike | Sequence[str] | None = None,
-    word_probability: float | None = None,
-    render_config: RenderConfig | None = None,
-    font_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-    style: str = "clean",
-    scene_config: SceneConfig | None = None,
-    background_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     num_shards: int = 1,
+    **generator_options,
 ):
     """Build an endless `datasets.IterableDataset` of synthetic word images, rendered on the fly.
 
@@ -287,7 +249,7 @@ def make_synthetic_iterable_dataset(
             Number of shards; a `DataLoader` with `num_workers` workers renders in parallel when `num_shards` is a
             multiple of `num_workers`. Shard `k` yields samples `k, k + num_shards, ...` forever, so a single process
             iterating a multi-shard stream only ever sees shard 0.
-        All other arguments: see `SyntheticTextGenerator`.
+        generator_options: The arguments of `SyntheticTextGenerator` (`seed`, `fonts`, `style`, ...).
 
     Returns:
         `datasets.IterableDataset` with the columns of `make_synthetic_dataset` (`image` as `PIL.Image.Image`);
@@ -297,21 +259,7 @@ def make_synthetic_iterable_dataset(
 
     if not isinstance(num_shards, int) or num_shards < 1:
         raise ValueError(f"`num_shards` must be a positive int, got {num_shards!r}.")
-    generator = SyntheticTextGenerator(
-        seed=seed,
-        fonts=fonts,
-        charset=charset,
-        lowercase=lowercase,
-        min_len=min_len,
-        max_len=max_len,
-        word_list=word_list,
-        word_probability=word_probability,
-        render_config=render_config,
-        font_dirs=font_dirs,
-        style=style,
-        scene_config=scene_config,
-        background_dirs=background_dirs,
-    )
+    generator = SyntheticTextGenerator(**generator_options)
     # No `features=`: with them, `datasets` would PNG-encode and decode every image on the fly, which more than
     # halves the throughput (about 940 vs 2500 images/s on one core); the examples are already plain Python objects.
     return datasets.IterableDataset.from_generator(

@@ -115,27 +115,6 @@ class RenderConfig:
             raise ValueError(f"`min_pixels_per_character` must be >= 0, got {self.min_pixels_per_character}.")
 
 
-def _luminance(rgb: Sequence[float]) -> float:
-    return (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) / 255.0
-
-
-def _pick_colors(rng: random.Random, min_contrast: float) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """Random (text, background) RGB colours whose luminances differ by at least `min_contrast`."""
-    background = tuple(rng.randrange(256) for _ in range(3))
-    for _ in range(16):
-        text = tuple(rng.randrange(256) for _ in range(3))
-        if abs(_luminance(text) - _luminance(background)) >= min_contrast:
-            return text, background
-    # Rejection sampling failed (mid-grey backgrounds leave little room): fall back to the extreme that contrasts
-    # most, which always satisfies min_contrast <= 0.5 and is the best possible otherwise.
-    return ((0, 0, 0) if _luminance(background) >= 0.5 else (255, 255, 255)), background
-
-
-def _ctc_min_width(text: str, pixels_per_character: float) -> int:
-    repeats = sum(first == second for first, second in zip(text, text[1:]))
-    return math.ceil(pixels_per_character * (len(text) + repeats))
-
-
 @dataclass(frozen=True)
 class SceneConfig:
     """The extra layers of the `"scene"` style, on top of a `RenderConfig`'s geometry and photometry.
