@@ -2,7 +2,7 @@
 """
 Memory of the text-recognition pipeline over a long stream of images (not a timed test).
 
-    python benchmarks/bench_streaming.py [--model checkpoints/crnn-synth-en] [--num_images 20000] [--batch_size 32]
+    python benchmarks/bench_streaming.py [--model checkpoints/crnn-real-en] [--num_images 20000] [--batch_size 32]
 
 Generates word crops one at a time (black words on white, random widths) and feeds them to the pipeline through a
 generator, so the input is never held in memory; reads the results as they come and prints the process's resident
@@ -80,7 +80,7 @@ def generate_images(count: int, seed: int = 0):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=os.path.join(ROOT, "checkpoints", "crnn-synth-en"))
+    parser.add_argument("--model", default=os.path.join(ROOT, "checkpoints", "crnn-real-en"))
     parser.add_argument("--num_images", type=int, default=20000)
     parser.add_argument("--report_every", type=int, default=2000)
     parser.add_argument("--batch_size", type=int, default=32)
