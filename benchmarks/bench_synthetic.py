@@ -28,7 +28,6 @@ import argparse
 import io
 import os
 import platform
-import subprocess
 import statistics
 import tempfile
 import time
@@ -43,6 +42,7 @@ import datasets  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from hf_crnn.fast_inference import cpu_features  # noqa: E402
 from hf_crnn.synthetic import (  # noqa: E402
     SyntheticTextGenerator,
     make_synthetic_dataset,
@@ -63,16 +63,6 @@ def images_per_second(run: Callable[[int], None], num_images: int, repeats: int)
         cpu_rates.append(num_images / (time.process_time() - cpu_start))
         wall_rates.append(num_images / (time.perf_counter() - wall_start))
     return statistics.median(cpu_rates), statistics.median(wall_rates)
-
-
-def cpu_name() -> str:
-    """The CPU model as `lscpu` names it (the platform string otherwise)."""
-    try:
-        output = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or platform.machine()
-    names = [line.split(":", 1)[1].strip() for line in output.splitlines() if line.startswith("Model name")]
-    return names[0] if names else platform.machine()
 
 
 def main():
@@ -134,7 +124,7 @@ def main():
         print(f"(skipping the collator row: {error})")
 
     print(
-        f"CPU: {cpu_name()}; load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}; "
+        f"CPU: {cpu_features()[0]}; load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}; "
         f"Python {platform.python_version()}, {platform.processor() or platform.machine()}, 1 process, "
         f"{args.num_images} images per run, median of {args.repeats}; {len(generator.fonts)} training fonts; "
         f"image height 32, width mean {np.mean(widths):.0f} px (min {min(widths)}, max {max(widths)})"

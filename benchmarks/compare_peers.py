@@ -104,6 +104,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     score_predictions,
 )
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
+from hf_crnn.fast_inference import cpu_features  # noqa: E402
 
 PPOCR_HUB_ID = "PaddlePaddle/PP-OCRv5_mobile_rec_safetensors"
 TESSERACT_INSTALL_HINT = "apt-get install -y tesseract-ocr"
@@ -832,20 +833,6 @@ def format_speed_rows(ratios: Sequence[dict]) -> list[list[str]]:
     ]
 
 
-def cpu_model() -> str:
-    """The CPU's model name (`/proc/cpuinfo`, as `lscpu` shows it), or the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def format_rows(rows: Sequence[dict]) -> list[list[str]]:
     table = []
     for row in rows:
@@ -1002,7 +989,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not shared and not args.data:
         notes.append(f"No real crops under {args.shared_dir} yet; synthetic held-out-font words only.")
     header = (
-        f"Command: `{command}`; {args.threads} CPU thread(s) per recognizer, on {cpu_model()}; "
+        f"Command: `{command}`; {args.threads} CPU thread(s) per recognizer, on {cpu_features()[0]}; "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}."
     )
     if describe_machine_load(load):
@@ -1026,7 +1013,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = {
             "command": command,
             "arguments": asdict(args),
-            "cpu": cpu_model(),
+            "cpu": cpu_features()[0],
             "machine_load": load,
             "rows": rows,
             "speed_ratios": ratios,
