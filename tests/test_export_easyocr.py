@@ -1,7 +1,6 @@
 # Copyright 2026 The hf-crnn Authors. Licensed under the Apache License, Version 2.0.
 """`hf-crnn export --format easyocr`: hf_crnn checkpoints of EasyOCR's layout written back as EasyOCR custom files."""
 
-import csv
 import importlib.util
 import sys
 from pathlib import Path
@@ -24,19 +23,8 @@ from conversion import convert_easyocr, export_easyocr  # noqa: E402
 from conversion.convert_clovaai_benchmark import model_from_state_dict  # noqa: E402
 from conversion.key_mapping import CLOVAAI_MODULE_MAP, export_state_dict, rename_state_dict  # noqa: E402
 
-REAL_TRAIN = ROOT.parent / "shared" / "data" / "real" / "iiit5k_train"
-needs_wheel = pytest.mark.skipif(
-    importlib.util.find_spec(convert_easyocr.WHEEL_PACKAGE) is None,
-    reason=f"{convert_easyocr.WHEEL_REQUIREMENT} is not installed (it is in the test extras)",
-)
-needs_crops = pytest.mark.skipif(not REAL_TRAIN.is_dir(), reason=f"no real crops at {REAL_TRAIN}")
+from test_convert_easyocr import needs_crops, needs_wheel, real_crops  # noqa: E402
 EASYOCR_CHARACTERS = convert_easyocr.EASYOCR_ENGLISH_CHARACTERS
-
-
-def real_crops(count: int = 6) -> list[PIL.Image.Image]:
-    with open(REAL_TRAIN / "labels.tsv", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[:count]
-    return [PIL.Image.open(REAL_TRAIN / name).convert("L") for name, _ in rows]
 
 
 def exported_files(folder: Path, name: str = export_easyocr.DEFAULT_NAME) -> tuple[Path, Path, Path]:
@@ -187,4 +175,4 @@ def test_real_english_g2_round_trip_on_real_crops(tmp_path):
     assert yaml.safe_load(yaml_path.read_text(encoding="utf-8"))["imgH"] == 64
     network = load_exported_into(ClovaaiNoneVGGBiLSTMCTC(1, 256, 256, 97), pth)
     model = CRNNForTextRecognition.from_pretrained(converted).eval()
-    assert_same_logits(model, CRNNProcessor.from_pretrained(converted), network, real_crops())
+    assert_same_logits(model, CRNNProcessor.from_pretrained(converted), network, real_crops(6)[0])

@@ -8,17 +8,9 @@ import torch
 
 from hf_crnn import decoding
 from hf_crnn.decoding import DEFAULT_VOCAB, Lexicon, ctc_lexicon_decode, ctc_sequence_log_probs
+from test_decoding import edit_distance
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def levenshtein(a, b) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        previous, row[0] = row[0], i
-        for j, y in enumerate(b, start=1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
-    return row[-1]
 
 
 def brute_force(log_probs, lengths, lexicon: Lexicon, delta: int, top_k: int):
@@ -30,7 +22,7 @@ def brute_force(log_probs, lengths, lexicon: Lexicon, delta: int, top_k: int):
     for image, hypothesis in enumerate(greedy):
         frames = int(lengths[image])
         fitting = [i for i in range(len(lexicon)) if lexicon._min_frames[i] <= frames]
-        distances = {i: levenshtein(hypothesis.ids, lexicon.ids(i)) for i in fitting}
+        distances = {i: edit_distance(hypothesis.ids, lexicon.ids(i)) for i in fitting}
         ranked = []
         for candidates, fallback in (([i for i in fitting if distances[i] <= delta], False), (None, True)):
             if candidates is None:

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from .fonts import resolve_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +72,7 @@ def read_gimp_pattern(path: str | os.PathLike) -> Image.Image:
 
 
 def _background_dirs_or_default(background_dirs) -> tuple[str, ...]:
-    if background_dirs is None:
-        from_env = os.environ.get(BACKGROUND_DIRS_ENV_VAR)
-        background_dirs = from_env.split(os.pathsep) if from_env else DEFAULT_BACKGROUND_DIRS
-    elif isinstance(background_dirs, (str, os.PathLike)):
-        background_dirs = [background_dirs]
-    return tuple(os.path.abspath(os.path.expanduser(os.fspath(folder))) for folder in background_dirs if folder)
+    return resolve_dirs(background_dirs, BACKGROUND_DIRS_ENV_VAR, DEFAULT_BACKGROUND_DIRS)
 
 
 def find_backgrounds(background_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None = None) -> list[str]:

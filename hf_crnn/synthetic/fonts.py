@@ -84,13 +84,21 @@ class FontInfo:
         return os.path.basename(self.path)
 
 
+def resolve_dirs(
+    dirs: str | os.PathLike | Sequence[str | os.PathLike] | None, env_var: str, defaults: Sequence[str]
+) -> tuple[str, ...]:
+    """Absolute folders from `dirs` (one or several); when None, from `env_var` (`os.pathsep`-separated), else
+    `defaults`."""
+    if dirs is None:
+        from_env = os.environ.get(env_var)
+        dirs = from_env.split(os.pathsep) if from_env else defaults
+    elif isinstance(dirs, (str, os.PathLike)):
+        dirs = [dirs]
+    return tuple(os.path.abspath(os.path.expanduser(os.fspath(folder))) for folder in dirs if folder)
+
+
 def _font_dirs_or_default(font_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None) -> tuple[str, ...]:
-    if font_dirs is None:
-        from_env = os.environ.get(FONT_DIRS_ENV_VAR)
-        font_dirs = from_env.split(os.pathsep) if from_env else DEFAULT_FONT_DIRS
-    elif isinstance(font_dirs, (str, os.PathLike)):
-        font_dirs = [font_dirs]
-    return tuple(os.path.abspath(os.path.expanduser(os.fspath(folder))) for folder in font_dirs if folder)
+    return resolve_dirs(font_dirs, FONT_DIRS_ENV_VAR, DEFAULT_FONT_DIRS)
 
 
 def _glyph_signature(font: ImageFont.FreeTypeFont, character: str) -> tuple[tuple[int, int], bytes]:
