@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recognize",
         help="read the text of word/line images",
         description="Reads the text of cropped word or text-line images with a CRNN checkpoint. Prints path, text "
-        "and score per image; images that cannot be read are reported on stderr (and in json/tsv output) without "
+        "and confidence (the probability the text is right, comparable across images) per image; images that cannot be read are reported on stderr (and in json/tsv output) without "
         "stopping the run.",
     )
     recognize.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
@@ -221,11 +221,12 @@ def _existing_file(text: str) -> str:
 
 @dataclasses.dataclass
 class Recognition:
-    """One output row: the text and score of an image, or why it could not be read."""
+    """One output row: the text, its confidence and log-likelihood for an image, or why it could not be read."""
 
     path: str
     text: str | None = None
-    score: float | None = None
+    confidence: float | None = None
+    log_likelihood: float | None = None
     error: str | None = None
 
 
@@ -358,7 +359,9 @@ def recognize_images(
             if isinstance(output, Exception):
                 results[index].error = f"recognition failed: {output}"
             else:
-                results[index].text, results[index].score = output["generated_text"], output["score"]
+                result = results[index]
+                result.text, result.confidence = output["generated_text"], output["confidence"]
+                result.log_likelihood = output.get("log_likelihood")
         yield from results
 
 
@@ -396,23 +399,23 @@ class ResultWriter:
 
 
 class TextWriter(ResultWriter):
-    """`path<TAB>text<TAB>score`; unreadable images appear on stderr only."""
+    """`path<TAB>text<TAB>confidence`; unreadable images appear on stderr only."""
 
     def write(self, result: Recognition) -> None:
         if result.error is None:
-            self.emit(f"{result.path}\t{result.text}\t{result.score:.4f}")
+            self.emit(f"{result.path}\t{result.text}\t{result.confidence:.4f}")
 
 
 class TsvWriter(ResultWriter):
-    """Tab-separated with a header: path, text, score, error (empty where not applicable)."""
+    """Tab-separated with a header: path, text, confidence, log_likelihood, error (empty where not applicable)."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__(emit)
-        self.emit(self._row(["path", "text", "score", "error"]))
+        self.emit(self._row(["path", "text", "confidence", "log_likelihood", "error"]))
 
     def write(self, result: Recognition) -> None:
-        score = "" if result.score is None else f"{result.score:.6g}"
-        self.emit(self._row([result.path, result.text or "", score, result.error or ""]))
+        numbers = [("" if value is None else f"{value:.6g}") for value in (result.confidence, result.log_likelihood)]
+        self.emit(self._row([result.path, result.text or "", *numbers, result.error or ""]))
 
     @staticmethod
     def _row(fields: list[str]) -> str:
@@ -423,7 +426,7 @@ class TsvWriter(ResultWriter):
 
 
 class JsonWriter(ResultWriter):
-    """One JSON array of `{"path", "text", "score", "error"}` objects, one object per line."""
+    """One JSON array of `{"path", "text", "confidence", "log_likelihood", "error"}` objects, one object per line."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__(emit)

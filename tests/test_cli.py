@@ -54,9 +54,10 @@ def test_recognize_folder_reports_corrupt_image_and_reads_the_others(capsys, ima
     for row, (best,) in zip(rows[:3], expected, strict=True):
         assert row["error"] is None
         assert row["text"] == best["generated_text"]
-        assert row["score"] == pytest.approx(best["score"])
+        assert row["confidence"] == pytest.approx(best["confidence"])
+        assert row["log_likelihood"] == pytest.approx(best["log_likelihood"])
     corrupt = rows[3]
-    assert corrupt["text"] is None and corrupt["score"] is None
+    assert corrupt["text"] is None and corrupt["confidence"] is None
     assert "corrupt or not an image" in corrupt["error"]
     assert f"{corrupt['path']}: " in err and "1 of 4 image(s) failed" in err
     assert "img/s" not in err  # no progress bar when stderr is not a terminal
@@ -75,17 +76,17 @@ def test_tsv_output(capsys, image_folder, checkpoint_dir):
     code, out, _ = run_cli(capsys, "recognize", image_folder, "--model", checkpoint_dir, "--format", "tsv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out), delimiter="\t"))
-    assert list(rows[0]) == ["path", "text", "score", "error"]
+    assert list(rows[0]) == ["path", "text", "confidence", "log_likelihood", "error"]
     assert len(rows) == 4
     for row in rows[:3]:
-        assert row["error"] == "" and 0.0 <= float(row["score"]) <= 1.0
-    assert rows[3]["path"].endswith(CORRUPT_NAME) and rows[3]["score"] == "" and rows[3]["error"]
+        assert row["error"] == "" and 0.0 <= float(row["confidence"]) <= 1.0 and float(row["log_likelihood"]) <= 0.0
+    assert rows[3]["path"].endswith(CORRUPT_NAME) and rows[3]["confidence"] == "" and rows[3]["error"]
 
 
 def test_text_output_matches_json_and_ignores_batch_size(capsys, image_folder, checkpoint_dir):
     images = good_images(image_folder)
     _, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--format", "json")
-    expected = [(row["path"], row["text"], f"{row['score']:.4f}") for row in json.loads(out)]
+    expected = [(row["path"], row["text"], f"{row['confidence']:.4f}") for row in json.loads(out)]
     # Batching pads images to a common width; padding must not change any result.
     code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--batch-size", "2")
     assert code == 0
@@ -206,7 +207,7 @@ class RecordingRecognizer:
         self.calls.append({"num_images": len(images), "batch_size": batch_size, **decoding_options})
         if any(self.fails(image) for image in images):
             raise RuntimeError("model exploded")
-        return [[{"generated_text": f"{image.width}px", "score": 0.5}] for image in images]
+        return [[{"generated_text": f"{image.width}px", "confidence": 0.5, "log_likelihood": -0.7}] for image in images]
 
 
 def test_decoding_options_pass_through_only_when_set(capsys, monkeypatch, image_folder, tmp_path):
