@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         "recognize",
         help="read the text of word/line images",
         description="Reads the text of cropped word or text-line images with a CRNN checkpoint. Prints path, text "
-        "and confidence (the probability the text is right, comparable across images) per image; images that cannot be read are reported on stderr (and in json/tsv output) without "
-        "stopping the run.",
+        "and confidence (the probability the text is right, comparable across images) per image; images that "
+        "cannot be read are reported on stderr (and in json/tsv output) without stopping the run.",
     )
     recognize.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
     recognize.add_argument("--model", required=True, metavar="PATH", help="checkpoint folder or Hub repo id")

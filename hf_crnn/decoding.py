@@ -1602,10 +1602,12 @@ def ctc_decode(
                 for hypothesis in nbest:
                     hypothesis.text = _ids_to_text(hypothesis.ids, id_to_token)
         decodings = [CTCDecoding(nbest) for nbest in nbests]
-    # Every hypothesis' confidence compares it with the image's best path (see `word_confidence`).
-    for decoding, best_path_score in zip(decodings, _best_path_scores(log_probs, lengths)):
-        for hypothesis in decoding.nbest:
-            hypothesis.best_path_score = best_path_score
+    # Every hypothesis' confidence compares it with the image's best path (see `word_confidence`); greedy
+    # hypotheses already carry it (their own score), so only the other methods pay for one more pass.
+    if any(hypothesis.best_path_score is None for decoding in decodings for hypothesis in decoding.nbest):
+        for decoding, best_path_score in zip(decodings, _best_path_scores(log_probs, lengths)):
+            for hypothesis in decoding.nbest:
+                hypothesis.best_path_score = best_path_score
     return decodings
 
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .decoding import ctc_greedy_decode
 from .modeling_crnn import (
     CRNNBidirectionalLSTM,
     CRNNConvLayer,
@@ -583,25 +584,14 @@ def cpu_features() -> tuple[str, dict[str, bool]]:
     return str(name), {name: bool(capabilities.get(name, False)) for name in _REPORTED_CPU_FEATURES if capabilities}
 
 
-def _greedy_ids(logits: torch.Tensor, frame_lengths: torch.Tensor, blank_id: int) -> list[tuple[int, ...]]:
-    best = logits.argmax(-1)
-    texts = []
-    for row, length in zip(best.tolist(), frame_lengths.tolist()):
-        ids, previous = [], None
-        for label in row[:length]:
-            if label != previous and label != blank_id:
-                ids.append(label)
-            previous = label
-        texts.append(tuple(ids))
-    return texts
-
-
 def _predictions(model, batches) -> list[tuple[int, ...]]:
     predictions = []
     with torch.inference_mode():
         for pixel_values, image_widths, _ in batches:
             outputs = model(pixel_values=pixel_values, image_widths=image_widths)
-            predictions += _greedy_ids(outputs.logits, outputs.frame_lengths, model.config.blank_token_id)
+            log_probs = outputs.logits.float().log_softmax(-1)
+            hypotheses = ctc_greedy_decode(log_probs, outputs.frame_lengths, model.config.blank_token_id)
+            predictions += [tuple(hypothesis.ids) for hypothesis in hypotheses]
     return predictions
 
 

@@ -39,6 +39,7 @@ def staged_directory(save_directory: str | os.PathLike):
     try:
         yield staging
         os.makedirs(save_directory, exist_ok=True)
+        file_mode = 0o666 & ~_current_umask()
         for root, _, files in os.walk(staging):
             target_root = os.path.join(save_directory, os.path.relpath(root, staging))
             os.makedirs(target_root, exist_ok=True)
@@ -47,7 +48,7 @@ def staged_directory(save_directory: str | os.PathLike):
                 os.replace(os.path.join(root, name), target)
                 # Some writers (safetensors, `tempfile`) create files 0600; saved files follow the umask like any
                 # other file, so another user can read the checkpoint.
-                os.chmod(target, 0o666 & ~_current_umask())
+                os.chmod(target, file_mode)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

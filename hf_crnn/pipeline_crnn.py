@@ -23,7 +23,8 @@ DEFAULT_LOOKAHEAD_BATCHES = 8
 # Images smaller than this cannot hold a legible character: they read as empty text with confidence 0 and an
 # `unreadable` reason instead of whatever the network guesses from a few stretched pixels.
 MIN_READABLE_HEIGHT = 4  # pixels of the original image
-# An image whose grey levels all lie within this many of 255 has no contrast, so no text: a blank or uniform crop.
+# An image whose grey levels all lie within this many of each other has no contrast, so no text: a blank or uniform
+# crop.
 # Networks guess a character on such crops (the shipped one read a blank white crop as "j"); real word crops have far
 # more (the least of 6,468 IIIT5K and ICDAR 2015 training crops spans 30 levels).
 MIN_CONTRAST = 8
@@ -138,7 +139,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
 
     - `generated_text` (`str`): the text read (empty when nothing was read);
     - `confidence` (`float` in `[0, 1]`): how likely the text is right, comparable across words of any length and
-      images of any width (see `hf_crnn.decoding.ctc_confidence`); reject reads below a threshold with it;
+      images of any width (see `hf_crnn.decoding.word_confidence`); reject reads below a threshold with it;
     - `log_likelihood` (`float`): the decoding's raw natural-log score: greedy, the best path's log-probability
       over all frames; beam, the prefix mass kept; lexicon, the word's exact CTC log-probability. It falls with the
       image's width and the text's length, so it ranks hypotheses of one image, not reads of different images;
@@ -355,7 +356,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
             }
             batch_params = dict(postprocess_params)
             for name, values in per_image.items():
-                if first_index + positions[-1] >= len(values) or first_index + len(inputs) > len(values):
+                if first_index + len(inputs) > len(values):
                     raise ValueError(f"Got {len(values)} per-image {name}s for more images than that.")
                 batch_params[name] = [values[first_index + p] for p in positions]
             original_widths = [inputs[p].original_width for p in positions]
