@@ -300,19 +300,18 @@ def load_local_source(folder: str | None, files: str | None, data_args: DataArgu
 
 
 def concatenate_sources(sources: list[dict], name: str) -> dict:
-    """The splits of several sources, each concatenated over the sources that have it (image and text columns)."""
-    names = sorted({split for source in sources for split in source})
-    if not names:
+    """The splits of several sources, each concatenated over the sources that have it, on the columns they share."""
+    splits = sorted({split for source in sources for split in source})
+    if not splits:
         raise ValueError(f"No data in {name!r}.")
     combined = {}
-    for split in names:
+    for split in splits:
         parts = [source[split] for source in sources if split in source]
-        if isinstance(parts[0], datasets.IterableDataset):
-            combined[split] = datasets.concatenate_datasets(parts)
-            continue
-        columns = [set(part.column_names) for part in parts]
-        shared = [column for column in parts[0].column_names if all(column in names_ for names_ in columns)]
-        combined[split] = datasets.concatenate_datasets([part.select_columns(shared) for part in parts])
+        columns = [set(part.column_names or ()) for part in parts]  # a stream may not declare its columns
+        shared = [column for column in parts[0].column_names or () if all(column in names for names in columns)]
+        if shared:
+            parts = [part.select_columns(shared) for part in parts]
+        combined[split] = datasets.concatenate_datasets(parts)
     return combined
 
 
