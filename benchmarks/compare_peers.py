@@ -7,7 +7,12 @@ CRNN against peer recognizers on the same crops, under the same protocol, in the
 
 Recognizers (`--peers`, default all; a peer that cannot run here gets a *skipped* row with the reason):
 
-* **CRNN** (this package, `--model`): lexicon-free greedy decoding, through `hf_crnn.evaluation.predict`.
+* **CRNN** (this package, `--model`, plus any `--extra_models`): lexicon-free greedy decoding, through
+  `hf_crnn.evaluation.predict`; each checkpoint once per `--optimize` mode (default `none`: as loaded; `fp32`,
+  `bf16`, `int8`, `auto`: through `hf_crnn.fast_inference.optimize_for_cpu`, built in `load()`, untimed). `int8`
+  and `auto` are calibrated on `--calibration_samples` (64) TRAINING images, never an evaluation set:
+  `--calibration_dir` (default `<shared_dir>/data/real/iiit5k_train` when it exists, else `synthetic`: words in
+  the training fonts), through each checkpoint's own processor.
 * **tesseract**: Tesseract 5's LSTM engine with its English model, single-word mode (`--psm 8`), through `tesserocr`
   when installed (its wheels bundle Tesseract 5.5; models from Debian's `tesseract-ocr-eng`; one API call per crop),
   else its command line with all crops of a set in one call; `--tesseract_backend` forces one. Crops go in as they
@@ -45,7 +50,8 @@ and reads `--warmup` crops untimed before each timed run. Each recognizer that r
 `--batch_sizes` (default 1 and 32; 1 is one image per call), crops sorted by aspect ratio into batches as the CRNN's
 and the PP-OCR packages' own batching do; the recognizers of one batch size run one after the other, so they see
 nearly the same machine load, which is recorded (1-minute load average at the start and end) with the CPU model.
-A second table gives our images/s over each peer's at the same batch size (Tesseract against our batch 1).
+A second table gives our images/s over each peer's at the same batch size (Tesseract against our batch 1), one line
+per (CRNN row, peer row).
 
 Evaluation sets: the built-in synthetic words in fonts held out of training (`--num_samples`, default 500; 0 for
 none), every set given with `--data` (anything `hf_crnn.benchmark_datasets.load_evaluation_dataset` reads, e.g. a
@@ -104,11 +110,23 @@ from hf_crnn.evaluation import (  # noqa: E402
     score_predictions,
 )
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
-from hf_crnn.fast_inference import cpu_features  # noqa: E402
+from hf_crnn.fast_inference import (  # noqa: E402
+    calibration_batches_from_images,
+    cpu_features,
+    cpu_has_native_bf16,
+    optimize_for_cpu,
+)
 
 PPOCR_HUB_ID = "PaddlePaddle/PP-OCRv5_mobile_rec_safetensors"
 TESSERACT_INSTALL_HINT = "apt-get install -y tesseract-ocr"
 TABLE_HEADER = ("Dataset", "Recognizer", "Images", "Protocol acc.", "Exact acc.", "CER", "N.E.D.", "Images/s")
+# `--optimize`: "none" runs a checkpoint as loaded, the others through `optimize_for_cpu(model, mode, ...)`.
+OPTIMIZE_MODES = ("none", "fp32", "bf16", "int8", "auto")
+CALIBRATED_MODES = ("int8", "auto")  # the modes that need `calibration_data`
+# `--calibration_dir synthetic`: words rendered in the training fonts (never the held-out evaluation fonts).
+SYNTHETIC_CALIBRATION = "synthetic"
+CALIBRATION_SEED = 0
+DEFAULT_CALIBRATION_SUBDIR = ("data", "real", "iiit5k_train")
 
 
 class RecognizerUnavailable(Exception):
@@ -134,16 +152,68 @@ class Recognizer:
         """Texts and confidences (probabilities in [0, 1]) of the word crops, in order."""
         raise NotImplementedError
 
+    def row_fields(self) -> dict:
+        """Extra fields for this recognizer's result rows (JSON output)."""
+        return {}
+
+
+class CalibrationImages:
+    """
+    The int8 / "auto" calibration images, read once on first use and shared by every CRNN row: the first
+    `num_samples` crops of a TRAINING folder (anything `load_evaluation_dataset` reads), or, with `source`
+    `"synthetic"`, words rendered in the training fonts (never the fonts held out for evaluation). Never an
+    evaluation set: `load_sets` refuses a `--data` set that is this folder and drops it from the `--shared_dir` scan.
+    """
+
+    def __init__(self, source: str, num_samples: int = 64):
+        self.source, self.num_samples = source, num_samples
+        self._images: list[Image.Image] | None = None
+
+    @property
+    def description(self) -> str:
+        if self.source == SYNTHETIC_CALIBRATION:
+            return f"{self.num_samples} synthetic words in the training fonts (seed {CALIBRATION_SEED})"
+        return f"the first {self.num_samples} crops of the training folder {self.source}"
+
+    def images(self) -> list[Image.Image]:
+        """The calibration images (RGB, as the evaluation crops reach the recognizers)."""
+        if self._images is None:
+            if self.source == SYNTHETIC_CALIBRATION:
+                from hf_crnn.synthetic import SyntheticTextGenerator
+
+                generator = SyntheticTextGenerator(seed=CALIBRATION_SEED, fonts="train")
+                images = [generator[index]["image"] for index in range(self.num_samples)]
+            else:
+                images = list(load_evaluation_dataset(self.source, max_samples=self.num_samples)["image"])
+            self._images = [image.convert("RGB") for image in images]
+        return self._images
+
 
 class CRNNRecognizer(Recognizer):
-    """A CRNN checkpoint, lexicon-free greedy decoding."""
+    """
+    A CRNN checkpoint, lexicon-free greedy decoding, as loaded (`optimize="none"`) or through one of the CPU fast
+    paths of `hf_crnn.fast_inference.optimize_for_cpu` (`"fp32"`, `"bf16"`, `"int8"`, `"auto"`); `"int8"` and
+    `"auto"` are calibrated on `calibration` (a `CalibrationImages`, training data) with the checkpoint's own
+    processor, in `load()` (not timed).
+    """
 
     supports_batches = True
 
-    def __init__(self, model_name_or_path: str, batch_size: int = 32, device: str = "cpu"):
+    def __init__(
+        self,
+        model_name_or_path: str,
+        batch_size: int = 32,
+        device: str = "cpu",
+        optimize: str = "none",
+        calibration: CalibrationImages | None = None,
+    ):
+        if optimize not in OPTIMIZE_MODES:
+            raise ValueError(f"The CRNN's optimize mode must be one of {OPTIMIZE_MODES}, got {optimize!r}.")
         self.model_name_or_path, self.batch_size, self.device = model_name_or_path, batch_size, device
-        self.name = f"CRNN ({model_name_or_path})"
+        self.optimize, self.calibration = optimize, calibration
+        self.name = f"CRNN ({model_name_or_path})" + ("" if optimize == "none" else f", {optimize}")
         self.decoding = lexicon_free_decoding()
+        self.fast_path = self.report = self.optimize_seconds = None
 
     def load(self) -> None:
         try:
@@ -153,6 +223,38 @@ class CRNNRecognizer(Recognizer):
         if not os.path.isdir(path):
             raise RecognizerUnavailable(f"checkpoint folder {path} not found")
         self.model, self.processor = load_model_and_processor(path, self.device)
+        if self.optimize != "none":
+            self._optimize()
+
+    def _optimize(self) -> None:
+        calibration_data = None
+        if self.optimize in CALIBRATED_MODES:
+            if self.calibration is None:
+                raise RecognizerUnavailable(f"{self.optimize!r} needs calibration images (training data)")
+            try:
+                calibration_data = calibration_batches_from_images(self.processor, self.calibration.images())
+            except (OSError, ValueError) as error:
+                raise RecognizerUnavailable(
+                    f"no calibration images from {self.calibration.source}: {type(error).__name__}: {error}"
+                ) from None
+        started = time.perf_counter()
+        try:
+            self.model = optimize_for_cpu(self.model, self.optimize, calibration_data=calibration_data)
+        except (ImportError, ValueError, RuntimeError) as error:
+            raise RecognizerUnavailable(f"optimize_for_cpu({self.optimize!r}) failed: {error}") from None
+        self.optimize_seconds = time.perf_counter() - started
+        self.fast_path = self.model.fast_path
+        self.report = getattr(self.model, "optimization_report", None)
+        if self.optimize == "auto":
+            self.name = f"CRNN ({self.model_name_or_path}), auto ({self.fast_path})"
+
+    def row_fields(self) -> dict:
+        return {
+            "checkpoint": self.model_name_or_path,
+            "optimize": self.optimize,
+            "fast_path": self.fast_path,
+            "optimize_seconds": self.optimize_seconds,
+        }
 
     def recognize(self, images):
         predictions, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size)
@@ -764,6 +866,7 @@ def compare(
                     "recognizer": recognizer.name + (f", batch {batch_size}" if batched else ""),
                     "batch_size": batch_size if batched else getattr(recognizer, "batch_size", None),
                     "ours": isinstance(recognizer, CRNNRecognizer),
+                    **recognizer.row_fields(),
                 }
                 if id(recognizer) in unavailable:
                     reason = unavailable[id(recognizer)]
@@ -787,36 +890,36 @@ def compare(
 
 def speed_ratios(rows: Sequence[dict]) -> list[dict]:
     """
-    For every peer row that ran: our images/s at the same batch size on the same set, and the ratio ours / peer (a
-    peer that is not batched, e.g. Tesseract through tesserocr, is set against our batch 1 when that ran).
+    For every peer row that ran and every CRNN row (several checkpoints and `--optimize` modes) that ran on the same
+    set at the same batch size: both images/s and the ratio ours / peer (a peer that is not batched, e.g. Tesseract
+    through tesserocr, is set against our batch-1 rows when they ran). `ours` names the CRNN row of each ratio.
     """
-    ours = {
-        (row["dataset"], row["batch_size"]): row
-        for row in rows
-        if row.get("ours") and "skipped" not in row
-    }
+    ours: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row.get("ours") and "skipped" not in row and row.get("images_per_second"):
+            ours.setdefault((row["dataset"], row["batch_size"]), []).append(row)
     ratios = []
     for row in rows:
-        if row.get("ours") or "skipped" in row:
+        if row.get("ours") or "skipped" in row or not row.get("images_per_second"):
             continue
-        crnn = ours.get((row["dataset"], row["batch_size"] or 1))
-        if crnn is None or not row["images_per_second"]:
-            continue
-        ratios.append(
-            {
-                "dataset": row["dataset"],
-                "batch_size": crnn["batch_size"],
-                "peer": row["recognizer"],
-                "peer_images_per_second": row["images_per_second"],
-                "ours": crnn["recognizer"],
-                "our_images_per_second": crnn["images_per_second"],
-                "ratio": crnn["images_per_second"] / row["images_per_second"],
-            }
-        )
+        for crnn in ours.get((row["dataset"], row["batch_size"] or 1), []):
+            ratios.append(
+                {
+                    "dataset": row["dataset"],
+                    "batch_size": crnn["batch_size"],
+                    "peer": row["recognizer"],
+                    "peer_images_per_second": row["images_per_second"],
+                    "ours": crnn["recognizer"],
+                    "our_images_per_second": crnn["images_per_second"],
+                    "ratio": crnn["images_per_second"] / row["images_per_second"],
+                    "our_checkpoint": crnn.get("checkpoint"),
+                    "our_optimize": crnn.get("optimize"),
+                }
+            )
     return ratios
 
 
-SPEED_HEADER = ("Dataset", "Batch", "Peer", "Peer images/s", "CRNN images/s", "CRNN / peer")
+SPEED_HEADER = ("Dataset", "Batch", "CRNN row", "Peer", "Peer images/s", "CRNN images/s", "CRNN / peer")
 
 
 def format_speed_rows(ratios: Sequence[dict]) -> list[list[str]]:
@@ -824,6 +927,7 @@ def format_speed_rows(ratios: Sequence[dict]) -> list[list[str]]:
         [
             ratio["dataset"],
             str(ratio["batch_size"]),
+            re.sub(r", batch \d+$", "", ratio["ours"]),  # the batch has its own column
             ratio["peer"],
             f"{ratio['peer_images_per_second']:,.1f}",
             f"{ratio['our_images_per_second']:,.1f}",
@@ -862,6 +966,28 @@ class CompareArguments:
         default=DEFAULT_CHECKPOINT,
         metadata={"aliases": ["--model"], "help": f"CRNN checkpoint folder (default {DEFAULT_CHECKPOINT})."},
     )
+    extra_models: list[str] = field(
+        default_factory=list,
+        metadata={"help": "More CRNN checkpoint folders, run side by side with --model (each its own rows)."},
+    )
+    optimize: list[str] = field(
+        default_factory=lambda: ["none"],
+        metadata={
+            "help": f"Run each CRNN checkpoint once per mode, of {OPTIMIZE_MODES}: none is the model as loaded, the "
+            "others hf_crnn.fast_inference.optimize_for_cpu(model, mode) (default: none only)."
+        },
+    )
+    calibration_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "int8/auto calibration images: a folder of TRAINING crops, never an evaluation set (refused as "
+            "--data, left out of the --shared_dir scan), or 'synthetic' (words in the training fonts). Default: "
+            "<shared_dir>/data/real/iiit5k_train when it exists, else 'synthetic'."
+        },
+    )
+    calibration_samples: int = field(
+        default=64, metadata={"help": "Calibration images for int8/auto (first N of --calibration_dir)."}
+    )
     data: list[str] = field(default_factory=list, metadata={"help": "Extra evaluation sets (paths)."})
     num_samples: int = field(default=500, metadata={"help": "Synthetic held-out-font words (0: none)."})
     synthetic_seed: int = field(default=DEFAULT_SYNTHETIC_SEED, metadata={"help": "Seed of the synthetic words."})
@@ -896,7 +1022,7 @@ class CompareArguments:
     def __post_init__(self):
         if self.num_samples < 0:
             raise ValueError(f"--num_samples must not be negative, got {self.num_samples}.")
-        for name in ("threads", "max_samples"):
+        for name in ("threads", "max_samples", "calibration_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name} must be at least 1, got {value}.")
@@ -907,6 +1033,11 @@ class CompareArguments:
         unknown = sorted(set(self.peers) - set(PEERS))
         if unknown:
             raise ValueError(f"Unknown --peers {unknown}; choose from {PEERS}.")
+        unknown = sorted(set(self.optimize) - set(OPTIMIZE_MODES))
+        if unknown or not self.optimize:
+            raise ValueError(f"Unknown --optimize mode(s) {unknown}; choose from {OPTIMIZE_MODES}.")
+        self.optimize = list(dict.fromkeys(self.optimize))  # each mode once, in the order given
+        self.extra_models = [path for path in dict.fromkeys(self.extra_models) if path != self.model_name_or_path]
         if self.tesseract_backend not in TESSERACT_BACKENDS:
             raise ValueError(
                 f"--tesseract_backend must be one of {TESSERACT_BACKENDS}, got {self.tesseract_backend!r}."
@@ -915,10 +1046,42 @@ class CompareArguments:
             raise ValueError("--synthetic_crops_dir needs synthetic words (--num_samples > 0).")
 
 
-def load_sets(args: CompareArguments) -> tuple[list[tuple[str, object]], list[str]]:
-    """The `(name, dataset)` pairs to compare on, and the real benchmark folders found under `--shared_dir`."""
+def resolve_calibration_dir(args: CompareArguments) -> str | None:
+    """Where int8/"auto" calibration images come from (training data only): `--calibration_dir`, else
+    `<shared_dir>/data/real/iiit5k_train` when it exists, else `"synthetic"`; None when no mode needs calibration."""
+    if not set(args.optimize) & set(CALIBRATED_MODES):
+        return None
+    if args.calibration_dir:
+        source = args.calibration_dir
+        if source != SYNTHETIC_CALIBRATION and not os.path.exists(source):
+            raise ValueError(f"--calibration_dir {source} not found.")
+        return source
+    if args.shared_dir.lower() not in ("", "none"):
+        default = Path(args.shared_dir).joinpath(*DEFAULT_CALIBRATION_SUBDIR)
+        if default.is_dir():
+            return str(default)
+    return SYNTHETIC_CALIBRATION
+
+
+def load_sets(
+    args: CompareArguments, calibration_dir: str | None = None
+) -> tuple[list[tuple[str, object]], list[str]]:
+    """
+    The `(name, dataset)` pairs to compare on, and the real benchmark folders found under `--shared_dir`.
+
+    `calibration_dir` (training data) is never an evaluation set: given as `--data` it is an error, found under
+    `--shared_dir` it is left out (and not in the returned folders).
+    """
     sources = ([SYNTHETIC_SOURCE] if args.num_samples else []) + expand_sources(args.data)
     shared = discover_benchmarks(args.shared_dir) if args.shared_dir.lower() not in ("", "none") else []
+    if calibration_dir and calibration_dir != SYNTHETIC_CALIBRATION:
+        calibration = os.path.realpath(calibration_dir)
+        if any(os.path.realpath(source) == calibration for source in sources if source != SYNTHETIC_SOURCE):
+            raise ValueError(
+                f"--calibration_dir {calibration_dir} is also an evaluation set (--data): calibrate on training "
+                "data, never on a set that is evaluated."
+            )
+        shared = [path for path in shared if os.path.realpath(path) != calibration]
     print(f"Real benchmark sets under {args.shared_dir}: {shared or 'none'}", file=sys.stderr)
     given = {os.path.realpath(source) for source in sources}
     evaluation_sets = []
@@ -936,6 +1099,17 @@ def load_sets(args: CompareArguments) -> tuple[list[tuple[str, object]], list[st
         name = synthetic_display_name(args.synthetic_seed) if synthetic else dataset_display_name(source)
         evaluation_sets.append((name, dataset))
     return evaluation_sets, shared
+
+
+def make_crnn_recognizers(args: CompareArguments, calibration_dir: str | None = None) -> list[CRNNRecognizer]:
+    """One CRNN recognizer per (checkpoint, `--optimize` mode): `--model` then `--extra_models`, each in the modes'
+    order; the calibrated modes share one `CalibrationImages` of `calibration_dir`."""
+    calibration = CalibrationImages(calibration_dir, args.calibration_samples) if calibration_dir else None
+    return [
+        CRNNRecognizer(path, args.batch_sizes[0], optimize=mode, calibration=calibration)
+        for path in [args.model_name_or_path, *args.extra_models]
+        for mode in args.optimize
+    ]
 
 
 def make_peers(args: CompareArguments) -> list[Recognizer]:
@@ -967,12 +1141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         (args,) = HfArgumentParser(CompareArguments).parse_args_into_dataclasses(args=argv)
         load_at_start = machine_load()
-        evaluation_sets, shared = load_sets(args)
+        calibration_dir = resolve_calibration_dir(args)
+        evaluation_sets, shared = load_sets(args, calibration_dir)
     except (ValueError, OSError) as error:
         print(f"compare_peers.py: error: {error}", file=sys.stderr)
         return 2
     limit_threads(args.threads)
-    recognizers = [CRNNRecognizer(args.model_name_or_path, args.batch_sizes[0]), *make_peers(args)]
+    crnns = make_crnn_recognizers(args, calibration_dir)
+    recognizers = [*crnns, *make_peers(args)]
     rows = compare(recognizers, evaluation_sets, args.batch_sizes, args.warmup)
     load = {"start": load_at_start, "end": machine_load()}
     ratios = speed_ratios(rows)
@@ -988,6 +1164,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append(f"Synthetic words written to and read back from the crops folder {args.synthetic_crops_dir}.")
     if not shared and not args.data:
         notes.append(f"No real crops under {args.shared_dir} yet; synthetic held-out-font words only.")
+    if set(args.optimize) - {"none"}:
+        notes.append(
+            "CRNN rows named with a mode ran through hf_crnn.fast_inference.optimize_for_cpu(model, mode), built in "
+            "load() before any timing; rows without one run the checkpoint as loaded."
+        )
+    if calibration_dir:
+        calibration = next(crnn.calibration for crnn in crnns if crnn.calibration is not None)
+        notes.append(
+            f"int8/auto calibration: {calibration.description}, through each checkpoint's own processor, before "
+            "any timing. TRAINING data only, never an evaluation set"
+            + (" (refused as --data, left out of the --shared_dir scan)." if calibration_dir != SYNTHETIC_CALIBRATION
+               else "; the synthetic evaluation words use the held-out fonts.")
+            + " Unlabelled: \"auto\" accepts a mode only when the share of the fp32 model's predictions it changes "
+            "on them is within its tolerance."
+        )
+    if "bf16" in args.optimize and cpu_has_native_bf16() is False:
+        notes.append("bf16: this CPU has no native bf16 (AVX512-BF16/AMX); oneDNN emulates it, several times slower.")
+    for crnn in crnns:
+        if crnn.report is not None:
+            notes.append(f"{crnn.name}: optimize_for_cpu \"auto\" chose {crnn.report.chosen}: {crnn.report.reason}.")
     header = (
         f"Command: `{command}`; {args.threads} CPU thread(s) per recognizer, on {cpu_features()[0]}; "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}."
@@ -1017,6 +1213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine_load": load,
             "rows": rows,
             "speed_ratios": ratios,
+            "calibration": (
+                {"source": calibration_dir, "num_samples": args.calibration_samples} if calibration_dir else None
+            ),
             "notes": notes,
         }
         json.dump(results, handle, indent=2)

@@ -37,6 +37,7 @@ from transformers.trainer_utils import get_last_checkpoint
 import hf_crnn  # noqa: F401  (registers CRNN with the Auto classes)
 from hf_crnn import (
     LOWERCASE_ALPHANUMERIC,
+    CRNNConfig,
     CRNNForTextRecognition,
     CRNNImageProcessor,
     CRNNProcessor,
@@ -51,6 +52,7 @@ from hf_crnn.metrics import make_compute_metrics, preprocess_logits_for_metrics
 from hf_crnn.synthetic import (
     RENDER_STYLES,
     default_word_list,
+    make_mixed_iterable_dataset,
     make_synthetic_dataset,
     make_synthetic_iterable_dataset,
     select_fonts,
@@ -122,6 +124,14 @@ class ModelArguments:
     max_width: int = field(
         default=400,
         metadata={"help": "Widest resized image in keep_aspect_ratio mode (wider ones are squeezed, never cut)."},
+    )
+    image_height: int | None = field(
+        default=None,
+        metadata={
+            "help": "With --model_name_or_path: fine-tune at this input height instead of the checkpoint's (e.g. 32 "
+            "for a 64-pixel checkpoint: about 4x less compute per word). The convolutions and LSTMs do not depend on "
+            "the height, which the network pools away, so every weight carries over."
+        },
     )
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded models and datasets are cached."})
     model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a Hub model."})
@@ -221,6 +231,15 @@ class DataArguments:
             "(rendered once and cached, in the training fonts, --synthetic_style), mixed with the real data."
         },
     )
+    synthetic_mix_probability: float = field(
+        default=0.0,
+        metadata={
+            "help": "With local or Hub training data: interleave it, reshuffled and repeated without end, with an "
+            "endless synthetic stream rendered on the fly by the DataLoader workers (training fonts, "
+            "--synthetic_style); each training image is synthetic with this probability. For long runs on "
+            "many cores, where --synthetic_mix_samples would be rendered up front. Needs --max_steps."
+        },
+    )
 
     def __post_init__(self):
         if self.train_dir and self.train_file:
@@ -233,6 +252,13 @@ class DataArguments:
             raise ValueError(f"--synthetic_style must be one of {RENDER_STYLES}, got {self.synthetic_style!r}.")
         if self.synthetic_mix_samples < 0 or (self.synthetic_mix_samples and self.streaming):
             raise ValueError("--synthetic_mix_samples must be >= 0, and cannot be combined with --streaming.")
+        if not 0.0 <= self.synthetic_mix_probability < 1.0:
+            raise ValueError(f"--synthetic_mix_probability must be in [0, 1), got {self.synthetic_mix_probability}.")
+        if self.synthetic_mix_probability and (self.synthetic_mix_samples or self.streaming):
+            raise ValueError(
+                "--synthetic_mix_probability cannot be combined with --synthetic_mix_samples or --streaming (it "
+                "streams the real data itself)."
+            )
         if self.augmentation not in AUGMENTATION_PRESETS:
             raise ValueError(f"--augmentation must be one of {AUGMENTATION_PRESETS}, got {self.augmentation!r}.")
         if self.train_val_split is not None and not 0.0 < self.train_val_split < 1.0:
@@ -315,8 +341,13 @@ def concatenate_sources(sources: list[dict], name: str) -> dict:
     return combined
 
 
-def load_raw_datasets(data_args: DataArguments, model_args: ModelArguments, tokenizer, do_train: bool, do_eval: bool):
-    """Returns `{"train": ..., "validation": ...}` (as asked for) with raw image and text columns."""
+def load_raw_datasets(
+    data_args: DataArguments, model_args: ModelArguments, tokenizer, do_train: bool, do_eval: bool, num_workers: int = 0
+):
+    """
+    Returns `{"train": ..., "validation": ...}` (as asked for) with raw image and text columns. `num_workers` (the
+    DataLoader's) sets the shards of a stream that renders synthetic images on the fly.
+    """
     if data_args.is_synthetic:
         return load_synthetic_datasets(data_args, tokenizer, do_train, do_eval)
     cache_dir = model_args.cache_dir
@@ -369,6 +400,8 @@ def load_raw_datasets(data_args: DataArguments, model_args: ModelArguments, toke
         splits.pop("validation", None)
     if do_train and data_args.synthetic_mix_samples:
         splits["train"] = mix_in_synthetic(splits["train"], data_args, tokenizer)
+    if do_train and data_args.synthetic_mix_probability:
+        splits["train"] = stream_with_synthetic(splits["train"], data_args, tokenizer, num_shards=max(1, num_workers))
     return splits
 
 
@@ -399,6 +432,22 @@ def mix_in_synthetic(real, data_args: DataArguments, tokenizer):
     real = _cast_image_column(real, image_column).select_columns([image_column, text_column])
     synthetic = synthetic.select_columns(["image", "text"]).rename_columns({"image": image_column, "text": text_column})
     return datasets.concatenate_datasets([real, synthetic.cast(real.features)])
+
+
+def stream_with_synthetic(real, data_args: DataArguments, tokenizer, num_shards: int):
+    """The real training split, repeated and reshuffled, interleaved with synthetic images rendered on the fly."""
+    image_column = data_args.image_column_name
+    return make_mixed_iterable_dataset(
+        _cast_image_column(real, image_column),
+        data_args.synthetic_mix_probability,
+        num_shards=num_shards,
+        mix_seed=data_args.synthetic_seed,
+        image_column=image_column,
+        text_column=data_args.text_column_name,
+        seed=data_args.synthetic_seed,
+        fonts=synthetic_training_fonts(data_args, tokenizer),
+        **synthetic_options(data_args, tokenizer),
+    )
 
 
 def load_synthetic_datasets(data_args: DataArguments, tokenizer, do_train: bool, do_eval: bool) -> dict:
@@ -447,6 +496,12 @@ def describe_data(data_args: DataArguments, tokenizer) -> tuple[str, str]:
         if data_args.train_val_split and not (data_args.validation_dir or data_args.validation_file):
             validation = f"a seeded {data_args.train_val_split:.0%} held out of {train}"
             train = f"{train} (the other {1 - data_args.train_val_split:.0%})"
+        if data_args.synthetic_mix_probability:
+            train = (
+                f"{train}, repeated and interleaved with an endless stream of synthetic word images "
+                f"(hf_crnn.synthetic, {data_args.synthetic_style} style, seed {data_args.synthetic_seed}, training "
+                f"fonts; {data_args.synthetic_mix_probability:.0%} of the training images)"
+            )
         if data_args.synthetic_mix_samples:
             train = (
                 f"{train}, mixed with {data_args.synthetic_mix_samples:,} synthetic word images (hf_crnn.synthetic, "
@@ -541,7 +596,9 @@ def prepare_split(dataset, split: str, data_args: DataArguments, processor, chec
     if len(dataset) == 0:
         raise ValueError(f"No {split} example is left after removing the labels that cannot be trained on.")
     return dataset.with_transform(
-        TextRecognitionTransform(processor, image_column, text_column, augmentation=augmentation)
+        TextRecognitionTransform(
+            processor, image_column, text_column, label_checker=checker if augmentation else None, augmentation=augmentation
+        )
     )
 
 
@@ -550,7 +607,7 @@ def prepare_split(dataset, split: str, data_args: DataArguments, processor, chec
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def build_processor(model_args: ModelArguments) -> tuple[CRNNProcessor, "CRNNConfig"]:
+def build_processor(model_args: ModelArguments) -> tuple[CRNNProcessor, CRNNConfig]:
     """A new tokenizer, the config of a new model (its vocabulary size taken from the tokenizer) and the processor."""
     tokenizer = CRNNTokenizer(
         characters=model_args.characters or LOWERCASE_ALPHANUMERIC,
@@ -571,6 +628,27 @@ def build_processor(model_args: ModelArguments) -> tuple[CRNNProcessor, "CRNNCon
         max_width=model_args.max_width,
     )
     return CRNNProcessor(image_processor, tokenizer), config
+
+
+def change_input_height(config: CRNNConfig, image_processor: CRNNImageProcessor, height: int) -> CRNNConfig:
+    """
+    A checkpoint's config at another input height (validated anew), and its image processor changed to match: its
+    edge padding, a multiple of the old height (EasyOCR's), scales with it.
+    """
+    if height == config.image_height:
+        return config
+    new_config = CRNNConfig(**{**config.to_dict(), "image_height": height})
+    if image_processor.edge_padding_multiple is not None:
+        image_processor.edge_padding_multiple = max(
+            1, round(image_processor.edge_padding_multiple * height / image_processor.image_height)
+        )
+    image_processor.image_height = height
+    return new_config
+
+
+def trainer_batch_size(args: CRNNTrainingArguments) -> int:
+    """Images per optimiser step, over all processes."""
+    return args.per_device_train_batch_size * max(args.world_size, 1) * args.gradient_accumulation_steps
 
 
 def describe_hardware(args: CRNNTrainingArguments) -> str:
@@ -632,8 +710,12 @@ def main(args: list[str] | None = None):
 
     if not (training_args.do_train or training_args.do_eval):
         raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
-    if data_args.streaming and training_args.do_train and training_args.max_steps <= 0:
-        raise ValueError("--streaming trains on an IterableDataset, whose length is unknown: set --max_steps.")
+    endless = data_args.streaming or data_args.synthetic_mix_probability
+    if endless and training_args.do_train and training_args.max_steps <= 0:
+        raise ValueError(
+            "--streaming and --synthetic_mix_probability train on an IterableDataset, whose length is unknown: set "
+            "--max_steps."
+        )
 
     # Resume from the last checkpoint in output_dir unless told otherwise.
     last_checkpoint = None
@@ -650,10 +732,15 @@ def main(args: list[str] | None = None):
     if model_args.model_name_or_path:
         hub_kwargs = dict(cache_dir=model_args.cache_dir, revision=model_args.model_revision, token=model_args.token)
         processor = CRNNProcessor.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
-        model = CRNNForTextRecognition.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
+        config = CRNNConfig.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
+        if model_args.image_height is not None:
+            config = change_input_height(config, processor.image_processor, model_args.image_height)
+        model = CRNNForTextRecognition.from_pretrained(model_args.model_name_or_path, config=config, **hub_kwargs)
         if model_args.config_overrides:
             raise ValueError("--config_overrides applies to new models only, not to --model_name_or_path.")
     else:
+        if model_args.image_height is not None:
+            raise ValueError("--image_height changes a checkpoint's input height; a new model takes --config_overrides.")
         processor, config = build_processor(model_args)
         model = CRNNForTextRecognition(config)
     tokenizer = processor.tokenizer
@@ -666,7 +753,14 @@ def main(args: list[str] | None = None):
 
     # Data: raw splits -> label checks -> lazy preprocessing.
     with training_args.main_process_first(desc="loading and checking the data"):
-        raw = load_raw_datasets(data_args, model_args, tokenizer, training_args.do_train, training_args.do_eval)
+        raw = load_raw_datasets(
+            data_args,
+            model_args,
+            tokenizer,
+            training_args.do_train,
+            training_args.do_eval,
+            num_workers=training_args.dataloader_num_workers,
+        )
         image_processor = processor.image_processor
         widest = max(image_processor.max_width, image_processor.fixed_width)
         checker = LabelChecker(tokenizer, frames_per_width(model, widest))
@@ -708,8 +802,7 @@ def main(args: list[str] | None = None):
                 "Model": f"{config_summary} ({num_parameters:,} parameters)",
                 "Training data": train_data,
                 "Optimiser": optimizer_description(training_args),
-                "Batch size": training_args.per_device_train_batch_size * max(training_args.world_size, 1)
-                * training_args.gradient_accumulation_steps,
+                "Batch size": trainer_batch_size(training_args),
                 "Precision": "bf16 autocast" if training_args.bf16 else "fp32",
             },
             "datasets": [data_args.dataset_name] if data_args.dataset_name else None,
@@ -728,7 +821,10 @@ def main(args: list[str] | None = None):
         trainer.save_state()
         trainer.model_card_kwargs["training"].update(
             {
-                "Steps": f"{trainer.state.global_step:,} ({trainer.state.epoch:.2f} epochs)",
+                # An endless stream has no epochs: the images seen say how much it trained.
+                "Steps": f"{trainer.state.global_step:,} ({trainer.state.epoch:.2f} epochs)"
+                if not isinstance(train_dataset, datasets.IterableDataset)
+                else f"{trainer.state.global_step:,} ({trainer.state.global_step * trainer_batch_size(training_args):,} images)",
                 "Training time": f"{human_duration(metrics['train_runtime'])} on {describe_hardware(training_args)} "
                 f"({metrics['train_samples_per_second']:.1f} images/s)",
             }

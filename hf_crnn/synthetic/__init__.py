@@ -42,6 +42,7 @@ from .backgrounds import (
 )
 from .dataset import (
     SyntheticTextGenerator,
+    make_mixed_iterable_dataset,
     make_synthetic_dataset,
     make_synthetic_iterable_dataset,
     synthetic_features,
@@ -100,6 +101,7 @@ __all__ = [
     "find_fonts",
     "load_word_list",
     "make_synthetic_dataset",
+    "make_mixed_iterable_dataset",
     "make_synthetic_iterable_dataset",
     "read_gimp_pattern",
     "render_scene_text",

@@ -196,6 +196,101 @@ def _generate_stream(generator: SyntheticTextGenerator, shard_ids: list[int], nu
             yield next(stream)
 
 
+def _generate_mixed(
+    generator: SyntheticTextGenerator,
+    real,
+    image_column: str,
+    text_column: str,
+    synthetic_probability: float,
+    seed: int,
+    shard_ids: list[int],
+    num_shards: int,
+) -> Iterator[dict]:
+    # `datasets` calls this once per shard (it splits the `shard_ids` list) and reads a process's shards one after the
+    # other, so with endless shards each DataLoader worker must get exactly one.
+    for shard_id in shard_ids:
+        yield from _mixed_shard(
+            generator, real, image_column, text_column, synthetic_probability, seed, shard_id, num_shards
+        )
+
+
+def _mixed_shard(generator, real, image_column, text_column, synthetic_probability, seed, shard_id, num_shards):
+    # Shard k draws synthetic samples k, k + num_shards, ... and real rows k, k + num_shards, ..., the real ones
+    # reshuffled on every pass, so the shards together cover every real row once per pass.
+    rng = random.Random(f"mixed-{seed}-{shard_id}")
+    synthetic = generator.iterate(start=shard_id, step=num_shards)
+    rows = list(range(shard_id, len(real), num_shards)) or list(range(len(real)))
+    pending: list[int] = []
+    while True:
+        if rng.random() < synthetic_probability:
+            sample = next(synthetic)
+            yield {image_column: sample["image"], text_column: sample["text"]}
+            continue
+        if not pending:
+            pending = rows.copy()
+            rng.shuffle(pending)
+        row = real[pending.pop()]
+        yield {image_column: row[image_column], text_column: row[text_column]}
+
+
+def make_mixed_iterable_dataset(
+    real,
+    synthetic_probability: float,
+    num_shards: int = 1,
+    mix_seed: int = 0,
+    image_column: str = "image",
+    text_column: str = "text",
+    **generator_options,
+):
+    """Build an endless `datasets.IterableDataset` of real images interleaved with synthetic ones rendered on the fly.
+
+    Each sample is synthetic with probability `synthetic_probability`, else the next row of `real`, which repeats
+    without end, reshuffled on each pass. `datasets.interleave_datasets` cannot do this without `features` on the
+    synthetic stream, which would PNG-encode and decode every rendered image.
+
+    Args:
+        real (`datasets.Dataset`): Map-style dataset with `image_column` (decoded to `PIL.Image.Image`) and
+            `text_column`; other columns are not read.
+        synthetic_probability (`float`): Share of synthetic samples, in [0, 1).
+        num_shards (`int`, *optional*, defaults to 1): Number of shards, the real rows split between them: give the
+            number of `DataLoader` workers (1 without workers). `datasets` reads the shards a process is given one
+            after the other, and each is endless, so a process given several reads only the first: the real rows
+            of the others would never appear.
+        mix_seed (`int`, *optional*, defaults to 0): Seed of the real/synthetic draws and of the real rows' order.
+        image_column (`str`, *optional*, defaults to `"image"`), text_column (`str`, *optional*, defaults to
+            `"text"`): The columns of `real`; the stream yields these two, synthetic samples under the same names.
+        generator_options: The arguments of `SyntheticTextGenerator` (`seed`, `fonts`, `style`, ...).
+
+    Returns:
+        `datasets.IterableDataset` with `features` unset; its images are `PIL.Image.Image`.
+    """
+    import datasets
+
+    if not 0.0 <= synthetic_probability < 1.0:
+        raise ValueError(f"`synthetic_probability` must be in [0, 1), got {synthetic_probability!r}.")
+    if not isinstance(num_shards, int) or num_shards < 1:
+        raise ValueError(f"`num_shards` must be a positive int, got {num_shards!r}.")
+    if len(real) == 0:
+        raise ValueError("`real` is empty: there are no real images to mix with the synthetic ones.")
+    missing = [column for column in (image_column, text_column) if column not in real.column_names]
+    if missing:
+        raise ValueError(f"`real` has no column {missing[0]!r}; its columns are {real.column_names}.")
+    generator = SyntheticTextGenerator(**generator_options)
+    return datasets.IterableDataset.from_generator(
+        _generate_mixed,
+        gen_kwargs={
+            "generator": generator,
+            "real": real.select_columns([image_column, text_column]),
+            "image_column": image_column,
+            "text_column": text_column,
+            "synthetic_probability": synthetic_probability,
+            "seed": mix_seed,
+            "shard_ids": list(range(num_shards)),
+            "num_shards": num_shards,
+        },
+    )
+
+
 def make_synthetic_dataset(
     num_samples: int,
     num_proc: int | None = None,
