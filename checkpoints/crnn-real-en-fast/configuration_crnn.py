@@ -1,0 +1,1 @@
+../../hf_crnn/configuration_crnn.py

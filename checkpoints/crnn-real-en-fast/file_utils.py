@@ -1,0 +1,1 @@
+../../hf_crnn/file_utils.py

@@ -1,0 +1,1 @@
+../../hf_crnn/image_processing_crnn.py

@@ -1,0 +1,1 @@
+../../hf_crnn/modeling_crnn.py

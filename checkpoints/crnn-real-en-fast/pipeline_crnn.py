@@ -1,0 +1,1 @@
+../../hf_crnn/pipeline_crnn.py

@@ -1,0 +1,1 @@
+../../hf_crnn/processing_crnn.py

@@ -1,0 +1,1 @@
+../../hf_crnn/tokenization_crnn.py
