@@ -597,7 +597,11 @@ def prepare_split(dataset, split: str, data_args: DataArguments, processor, chec
         raise ValueError(f"No {split} example is left after removing the labels that cannot be trained on.")
     return dataset.with_transform(
         TextRecognitionTransform(
-            processor, image_column, text_column, label_checker=checker if augmentation else None, augmentation=augmentation
+            processor,
+            image_column,
+            text_column,
+            label_checker=checker if augmentation else None,  # only to keep augmentations from breaking labels
+            augmentation=augmentation,
         )
     )
 
@@ -785,6 +789,8 @@ def main(args: list[str] | None = None):
     config_summary = model_args.model_name_or_path or (model_args.config_name or "crnn-paper")
     if model_args.config_overrides:
         config_summary += f" with {model_args.config_overrides}"
+    if model_args.image_height is not None:
+        config_summary += f" at --image_height {model_args.image_height}"
     trainer = CRNNTrainer(
         model=model,
         args=training_args,
@@ -819,12 +825,13 @@ def main(args: list[str] | None = None):
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
+        if isinstance(train_dataset, datasets.IterableDataset):  # an endless stream has no epochs
+            amount_trained = f"{trainer.state.global_step * trainer_batch_size(training_args):,} images"
+        else:
+            amount_trained = f"{trainer.state.epoch:.2f} epochs"
         trainer.model_card_kwargs["training"].update(
             {
-                # An endless stream has no epochs: the images seen say how much it trained.
-                "Steps": f"{trainer.state.global_step:,} ({trainer.state.epoch:.2f} epochs)"
-                if not isinstance(train_dataset, datasets.IterableDataset)
-                else f"{trainer.state.global_step:,} ({trainer.state.global_step * trainer_batch_size(training_args):,} images)",
+                "Steps": f"{trainer.state.global_step:,} ({amount_trained})",
                 "Training time": f"{human_duration(metrics['train_runtime'])} on {describe_hardware(training_args)} "
                 f"({metrics['train_samples_per_second']:.1f} images/s)",
             }
