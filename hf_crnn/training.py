@@ -385,12 +385,12 @@ class TextRecognitionTransform:
         processor (`CRNNProcessor`): Its image processor and tokenizer do the work.
         image_column (`str`): Column of the images (PIL images, paths, or `datasets` image dicts).
         text_column (`str`): Column of the label texts.
-        label_checker ([`LabelChecker`], *optional*): Examples it rejects are dropped from the batch
-            (`invalid_labels="filter"`, counted and the first few logged) or raise (`"error"`); that is for streams,
-            whose labels cannot be checked before training (map-style datasets are filtered up front by
-            [`filter_invalid_labels`], since `with_transform` must keep every row, so it drops none there). With
-            `augmentation`, it also keeps an example whose augmented image would give fewer CTC frames than its
-            label needs unaugmented.
+        label_checker ([`LabelChecker`], *optional*): Each label is checked against the image it is trained with;
+            where augmentation narrowed an image below the CTC frames its label needs, the original image is used.
+            Examples that still fail are dropped from the batch (`invalid_labels="filter"`, counted and the first
+            few logged) or raise (`"error"`): that is for streams, whose labels cannot be checked before training.
+            Map-style datasets are filtered up front by [`filter_invalid_labels`] (`with_transform` must keep every
+            row), so there it only guards the augmentation.
         invalid_labels (`str`, *optional*, defaults to `"filter"`): See `label_checker`.
         augmentation (`Callable[[PIL.Image.Image], PIL.Image.Image]`, *optional*): Applied to each decoded image
             before resizing (training splits only; e.g. [`~hf_crnn.augmentation.RealCropAugmentation`]).
@@ -413,12 +413,11 @@ class TextRecognitionTransform:
         images = [_decode_image(image, image_processor.num_channels) for image in batch[self.image_column]]
         texts = [str(text) for text in batch[self.text_column]] if self.text_column in batch else None
         if self.label_checker is not None and texts is not None:
-            keep = self._check(images, texts)
-            images, texts = [images[i] for i in keep], [texts[i] for i in keep]
+            images, texts = self._trainable(images, texts)
             if not images:
                 return {"pixel_values": [], "image_widths": [], "labels": []}
-        if self.augmentation is not None:
-            images = self._augment(images, texts)
+        elif self.augmentation is not None:
+            images = [self.augmentation(image) for image in images]
         features = image_processor(images, return_tensors="np")
         widths = features["image_widths"].tolist()
         output = {
@@ -429,22 +428,26 @@ class TextRecognitionTransform:
             output["labels"] = self.processor.tokenizer(texts, add_special_tokens=False)["input_ids"]
         return output
 
-    def _augment(self, images: list, texts: list[str] | None) -> list:
-        augmented = [self.augmentation(image) for image in images]
-        if self.label_checker is None or texts is None:
-            return augmented
-        # Augmentation can narrow an image below the CTC frames its label needs (CTC would then have no alignment):
-        # such an example is trained on without augmentation, which the checks above let through.
-        image_processor = self.processor.image_processor
-        widths = [image_processor.target_width(image.width, image.height) for image in augmented]
-        problems = self.label_checker.problems(texts, widths)
-        return [original if problem else image for original, image, problem in zip(images, augmented, problems)]
-
-    def _check(self, images: list, texts: list[str]) -> list[int]:
+    def _problems(self, images: list, texts: list[str]) -> list[str | None]:
         image_processor = self.processor.image_processor
         widths = [image_processor.target_width(image.width, image.height) for image in images]
+        return self.label_checker.problems(texts, widths)
+
+    def _trainable(self, images: list, texts: list[str]) -> tuple[list, list[str]]:
+        """
+        The examples whose labels fit the images they are trained with: each augmented image, or the original one
+        where augmentation narrowed it below the CTC frames its label needs (CTC would have no alignment); the
+        others are dropped and counted (or raise, with `invalid_labels="error"`).
+        """
+        chosen = [self.augmentation(image) for image in images] if self.augmentation is not None else list(images)
+        problems = self._problems(chosen, texts)
+        retry = [index for index, problem in enumerate(problems) if problem and chosen[index] is not images[index]]
+        if retry:
+            retried = self._problems([images[index] for index in retry], [texts[index] for index in retry])
+            for index, problem in zip(retry, retried):
+                chosen[index], problems[index] = images[index], problem
         keep = []
-        for index, problem in enumerate(self.label_checker.problems(texts, widths)):
+        for index, problem in enumerate(problems):
             if problem is None:
                 keep.append(index)
                 continue
@@ -453,7 +456,7 @@ class TextRecognitionTransform:
             self.skipped[problem] += 1
             if sum(self.skipped.values()) <= 10:
                 logger.warning(f"Skipping streamed example {texts[index]!r}: {_PROBLEMS[problem]}.")
-        return keep
+        return [chosen[index] for index in keep], [texts[index] for index in keep]
 
 
 def _decode_image(image, num_channels: int):
