@@ -202,6 +202,15 @@ def test_map_style_and_iterable_datasets_match_the_generator(fonts, tmp_path):
     assert [next(stream)["text"] for _ in range(5)] == dataset["text"]
 
 
+def test_iterable_dataset_shard_k_yields_samples_k_plus_multiples_of_num_shards(fonts):
+    texts = [SyntheticTextGenerator(seed=9)[index]["text"] for index in range(6)]
+    dataset = make_synthetic_iterable_dataset(num_shards=2, seed=9)
+    stream = iter(dataset)  # one process reads its first shard, which is endless
+    assert [next(stream)["text"] for _ in range(3)] == texts[0::2]
+    second = iter(dataset.shard(num_shards=2, index=1))
+    assert [next(second)["text"] for _ in range(3)] == texts[1::2]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The subpackage and the "scene" style
 # ---------------------------------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ gradients) and colours drawn uniformly, so everything runs on a bare machine.
 from __future__ import annotations
 
 import functools
-import glob
 import hashlib
 import logging
 import math
@@ -36,7 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from .fonts import resolve_dirs
+from .fonts import find_files, resolve_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +80,7 @@ def find_backgrounds(background_dirs: str | os.PathLike | Sequence[str | os.Path
     Defaults to the folders in `HF_CRNN_BACKGROUND_DIRS` (separated by `os.pathsep`) or `DEFAULT_BACKGROUND_DIRS`.
     Use photos without text: a background with letters would show characters that are not in the label.
     """
-    paths = set()
-    for folder in _background_dirs_or_default(background_dirs):
-        for path in glob.glob(os.path.join(glob.escape(folder), "**", "*"), recursive=True):
-            if path.lower().endswith(BACKGROUND_EXTENSIONS) and os.path.isfile(path):
-                paths.add(os.path.realpath(path))
-    return sorted(paths)
+    return sorted(find_files(_background_dirs_or_default(background_dirs), BACKGROUND_EXTENSIONS))
 
 
 @functools.lru_cache(maxsize=8)

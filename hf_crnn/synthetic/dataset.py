@@ -189,11 +189,9 @@ def _generate_range(generator: SyntheticTextGenerator, ranges: list[tuple[int, i
 
 def _generate_stream(generator: SyntheticTextGenerator, shard_ids: list[int], num_shards: int) -> Iterator[dict]:
     # Shard k yields samples k, k + num_shards, ...: the union over shards is the sequence 0, 1, 2, ... whatever the
-    # number of DataLoader workers the shards end up on.
-    streams = [generator.iterate(start=shard_id, step=num_shards) for shard_id in shard_ids]
-    while True:
-        for stream in streams:
-            yield next(stream)
+    # number of DataLoader workers the shards end up on. `datasets` calls this once per shard (see `_generate_mixed`).
+    for shard_id in shard_ids:
+        yield from generator.iterate(start=shard_id, step=num_shards)
 
 
 def _generate_mixed(

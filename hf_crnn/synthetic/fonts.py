@@ -97,6 +97,16 @@ def resolve_dirs(
     return tuple(os.path.abspath(os.path.expanduser(os.fspath(folder))) for folder in dirs if folder)
 
 
+def find_files(dirs: Sequence[str], extensions: tuple[str, ...]) -> set[str]:
+    """Real paths of the files under `dirs` (recursively) whose names end with one of `extensions` (any case)."""
+    paths = set()
+    for folder in dirs:
+        for path in glob.glob(os.path.join(glob.escape(folder), "**", "*"), recursive=True):
+            if path.lower().endswith(extensions) and os.path.isfile(path):
+                paths.add(os.path.realpath(path))
+    return paths
+
+
 def _font_dirs_or_default(font_dirs: str | os.PathLike | Sequence[str | os.PathLike] | None) -> tuple[str, ...]:
     return resolve_dirs(font_dirs, FONT_DIRS_ENV_VAR, DEFAULT_FONT_DIRS)
 
@@ -121,14 +131,8 @@ def _missing_characters(font: ImageFont.FreeTypeFont, characters: str) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _discover_fonts(font_dirs: tuple[str, ...], charset: str) -> tuple[FontInfo, ...]:
-    paths = set()
-    for folder in font_dirs:
-        for path in glob.glob(os.path.join(glob.escape(folder), "**", "*"), recursive=True):
-            if path.lower().endswith(FONT_EXTENSIONS) and os.path.isfile(path):
-                paths.add(os.path.realpath(path))
-
     fonts = {}
-    for path in sorted(paths):
+    for path in sorted(find_files(font_dirs, FONT_EXTENSIONS)):
         try:
             font = ImageFont.truetype(path, size=24, layout_engine=_LAYOUT_ENGINE)
         except OSError as error:  # corrupt file, bitmap-only font, unsupported format...
@@ -284,9 +288,9 @@ def training_fonts(
         `ValueError`: when an extra folder holds no usable font, or an extra font belongs to a held-out family (an
         evaluation typeface would leak into training).
     """
-    train_fonts, _ = split_fonts(select_fonts("all", font_dirs=font_dirs, charset=charset), held_out_families)
     if extra_font_dirs is None:
         return select_fonts("train", font_dirs=font_dirs, charset=charset, held_out_families=held_out_families)
+    train_fonts, _ = split_fonts(select_fonts("all", font_dirs=font_dirs, charset=charset), held_out_families)
     extra_dirs = _font_dirs_or_default(extra_font_dirs)
     extra_fonts = find_fonts(extra_dirs, charset)
     if not extra_fonts:

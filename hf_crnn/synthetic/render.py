@@ -174,19 +174,20 @@ def _luminance(rgb: Sequence[float]) -> float:
 def _pick_colors(rng: random.Random, min_contrast: float) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """Random (text, background) RGB colours whose luminances differ by at least `min_contrast`."""
     background = tuple(rng.randrange(256) for _ in range(3))
-    return _contrasting_color(rng, background, min_contrast, lambda: tuple(rng.randrange(256) for _ in range(3)))
+    text = _contrasting_color(rng, background, min_contrast, lambda: tuple(rng.randrange(256) for _ in range(3)))
+    return text, background
 
 
 def _contrasting_color(rng, background, min_contrast, draw_color, attempts: int = 16):
-    """`(text, background)`: a colour from `draw_color()` whose luminance differs from `background`'s by
-    `min_contrast`, by rejection sampling."""
+    """A colour from `draw_color()` whose luminance differs from `background`'s by `min_contrast`, by rejection
+    sampling."""
     for _ in range(attempts):
         text = draw_color()
         if abs(_luminance(text) - _luminance(background)) >= min_contrast:
-            return text, background
+            return text
     # Rejection sampling failed (mid-grey backgrounds leave little room): fall back to the extreme that contrasts
     # most, which always satisfies min_contrast <= 0.5 and is the best possible otherwise.
-    return ((0, 0, 0) if _luminance(background) >= 0.5 else (255, 255, 255)), background
+    return (0, 0, 0) if _luminance(background) >= 0.5 else (255, 255, 255)
 
 
 def _ctc_min_width(text: str, pixels_per_character: float) -> int:
@@ -388,7 +389,7 @@ def render_scene_text(
     luminance = image @ np.float32([0.299, 0.587, 0.114]) / 255.0
     spread = math.sqrt(max(float((weights * (luminance - _luminance(under_text)) ** 2).sum()), 0.0))
     min_contrast = min(0.6, config.min_contrast + 2.0 * spread)
-    text_color, _ = _contrasting_color(rng, under_text, min_contrast, lambda: backgrounds.color(rng))
+    text_color = _contrasting_color(rng, under_text, min_contrast, lambda: backgrounds.color(rng))
     text_color = np.asarray(text_color, np.float32)
 
     if rng.random() < scene.shadow_probability:
@@ -399,7 +400,7 @@ def render_scene_text(
     if rng.random() < scene.outline_probability:
         size = 2 * rng.randint(1, 2) + 1
         border = cv2.dilate(coverage, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))[..., None]
-        border_color, _ = _contrasting_color(rng, text_color, config.min_contrast, lambda: backgrounds.color(rng))
+        border_color = _contrasting_color(rng, text_color, config.min_contrast, lambda: backgrounds.color(rng))
         image = (1.0 - border) * image + border * np.asarray(border_color, np.float32)
     alpha = coverage[..., None]
     image = ((1.0 - alpha) * image + alpha * text_color).astype(np.float32)
