@@ -114,7 +114,7 @@ def word_confidence(
     """
     if not len(char_scores):
         return 0.0
-    confidence = float(min(char_scores))
+    confidence = min(1.0, float(min(char_scores)))  # exp() of a log-probability can round just above 1
     if log_likelihood is not None and best_path_log_likelihood is not None:
         confidence *= math.exp(min(0.0, log_likelihood - best_path_log_likelihood))
     return confidence
@@ -1445,7 +1445,10 @@ def ctc_lexicon_beam_search(
     if oov_penalty is not None and not (oov_penalty >= 0 and math.isfinite(oov_penalty)):
         raise ValueError(f"`oov_penalty` must be a finite non-negative number or None, got {oov_penalty!r}.")
     lexicons = _resolve_lexicons(lexicon, batch, vocab, blank_id, vocab_size, lowercase)
-    frames_np = fold_case(log_probs, lexicons).numpy().astype(np.float64)
+    # Words are spelled in case-folded classes: search and align them on the folded frames (the greedy fallback
+    # reads the model's own classes, and carries its alignment already).
+    folded = fold_case(log_probs, lexicons)
+    frames_np = folded.numpy().astype(np.float64)
     greedy = None
     decodings = []
     for image, (lexicon_, length) in enumerate(zip(lexicons, lengths.tolist())):
@@ -1478,7 +1481,7 @@ def ctc_lexicon_beam_search(
             nbest = [greedy[image]]
         decodings.append(CTCDecoding(nbest, lexicon_fallback=nbest[0].lexicon_index is None))
     if return_char_frames:
-        _attach_alignments([decoding.nbest for decoding in decodings], log_probs, lengths, blank_id)
+        _attach_alignments([decoding.nbest for decoding in decodings], folded, lengths, blank_id)
     return decodings
 
 

@@ -326,12 +326,11 @@ class OnnxRuntimeCRNN(CPUOptimizedCRNN):
         if output_hidden_states:
             raise ValueError('The "onnxruntime" fast path returns no hidden states; use the PyTorch model for them.')
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.onnx_model(pixel_values.float(), image_widths)
-        if labels is not None:
-            outputs.loss = ctc_loss_from_logits(outputs.logits, outputs.frame_lengths, labels, self.config)
-        outputs = CRNNTextRecognitionOutput(
-            loss=outputs.loss, logits=outputs.logits, frame_lengths=outputs.frame_lengths
-        )
+        onnx_outputs = self.onnx_model(pixel_values.float(), image_widths)
+        logits, frame_lengths = onnx_outputs.logits, onnx_outputs.frame_lengths
+        # Built with its loss: a ModelOutput field set after construction would be missing from `to_tuple()`.
+        loss = None if labels is None else ctc_loss_from_logits(logits, frame_lengths, labels, self.config)
+        outputs = CRNNTextRecognitionOutput(loss=loss, logits=logits, frame_lengths=frame_lengths)
         return outputs if return_dict else outputs.to_tuple()
 
 
@@ -755,10 +754,11 @@ def calibration_batches_from_images(processor, images, texts=None, batch_size: i
     encoded = processor(images=images, text=None if texts is None else list(texts))
     widths = torch.as_tensor(encoded["image_widths"])
     order = torch.argsort(widths, stable=True)
+    multiple = processor.image_processor.pad_width_multiple  # each batch is padded as the processor pads one
     batches = []
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        padded_width = min(encoded["pixel_values"].shape[-1], -(-int(widths[rows].max()) // 4) * 4)
+        padded_width = min(encoded["pixel_values"].shape[-1], -(-int(widths[rows].max()) // multiple) * multiple)
         batch = {"pixel_values": encoded["pixel_values"][rows, :, :, :padded_width], "image_widths": widths[rows]}
         if texts is not None:
             batch["labels"] = encoded["labels"][rows]

@@ -83,3 +83,15 @@ def test_upper_case_only_model_reads_a_lowercase_lexicon():
     log_probs = spelled("CA-T-", vocab)
     (result,) = ctc_lexicon_decode(log_probs, ["cat", "dog"], vocab=vocab)
     assert result.text == "cat" and result.nbest[0].score > math.log(0.5)
+
+
+@pytest.mark.parametrize("method", ["lexicon", "lexicon_beam"])
+def test_upper_case_image_read_as_a_lowercase_word_is_confident(method):
+    # The word's characters are scored on the folded frames it was found in (p('h') + p('H')), by either search:
+    # a correct case-insensitive read is not reported as doubtful because the image shows the other case.
+    log_probs = spelled("-HH-EE-LL-LL-OO-", CASED_VOCAB)
+    (result,) = ctc_decode(
+        log_probs, method=method, lexicon=["hello", "world"], vocab=CASED_VOCAB, return_char_frames=True
+    )
+    assert result.text == "hello" and not result.lexicon_fallback
+    assert 0.9 < result.confidence <= 1.0
