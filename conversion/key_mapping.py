@@ -331,7 +331,7 @@ def export_state_dict(
             )
         if value.is_floating_point():
             value = value.float()
-        exported[f"{prefix}{source_module}.{parameter}"] = value.detach().contiguous().clone()
+        exported[f"{prefix}{source_module}.{parameter}"] = value.detach().clone(memory_format=torch.contiguous_format)
     return exported
 
 

@@ -247,14 +247,14 @@ def read_word_list_file(path: str | os.PathLike, what: str = "lexicon") -> list[
             f"The {what} file {path}, line {line}: not {encoding.upper().replace('-SIG', '')} text "
             f"(byte 0x{data[error.start]:02x}){hint}."
         ) from None
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for number, line in enumerate(lines, start=1):
-        if "\x00" in line:
-            raise ValueError(
-                f"The {what} file {path}, line {number}: holds a NUL character; it is a binary file, or UTF-16 "
-                "without a byte-order mark (save it as UTF-8)."
-            )
-    words = [word for word in (line.strip() for line in lines) if word]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        number = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValueError(
+            f"The {what} file {path}, line {number}: holds a NUL character; it is a binary file, or UTF-16 "
+            "without a byte-order mark (save it as UTF-8)."
+        )
+    words = [word for word in (line.strip() for line in text.split("\n")) if word]
     if not words:
         raise ValueError(f"The {what} file {path} holds no words (it is empty or blank).")
     return words

