@@ -87,15 +87,22 @@ def config_from_state_dict(
 ) -> CRNNConfig:
     """The hf_crnn config of a None-VGG-BiLSTM-CTC `Model`, its sizes read from the weights."""
     num_channels = required_shape(state_dict, "FeatureExtraction.ConvNet.0.weight", 4, source_name=source_name)[1]
-    # VGG_FeatureExtractor(input_channel, output_channel) uses output_channel / 8, / 4, / 2 and itself.
     output_channel = required_shape(state_dict, "FeatureExtraction.ConvNet.18.weight", 4, source_name=source_name)[0]
     hidden_size = required_shape(state_dict, "SequenceModeling.0.rnn.weight_hh_l0", 2, source_name=source_name)[1]
     projection_dim = required_shape(state_dict, "SequenceModeling.0.linear.weight", 2, source_name=source_name)[0]
     num_classes = required_shape(state_dict, "Prediction.weight", 2, source_name=source_name)[0]
+    return clovaai_config(num_channels, image_height, output_channel, hidden_size, projection_dim, num_classes)
+
+
+def clovaai_config(
+    num_channels: int, image_height: int, output_channel: int, hidden_size: int, projection_dim: int, num_classes: int
+) -> CRNNConfig:
+    """The hf_crnn config of clovaai's `Model` (None-VGG-BiLSTM-CTC) with these sizes."""
     return CRNNConfig(
         **CLOVAAI_ARCHITECTURE,
         num_channels=num_channels,
         image_height=image_height,
+        # VGG_FeatureExtractor(input_channel, output_channel) uses output_channel / 8, / 4, / 2 and itself.
         conv_dim=[output_channel // 8, output_channel // 4, output_channel // 2, output_channel // 2]
         + [output_channel] * 3,
         hidden_size=hidden_size,

@@ -37,7 +37,7 @@ import torch
 import yaml
 
 from conversion.common import _probe_image, save_directory_atomically
-from conversion.convert_clovaai_benchmark import CLOVAAI_ARCHITECTURE
+from conversion.convert_clovaai_benchmark import CLOVAAI_ARCHITECTURE, clovaai_config
 from conversion.key_mapping import CLOVAAI_MODULE_MAP, DATA_PARALLEL_PREFIX, export_state_dict
 from hf_crnn import CRNNConfig, CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer
 
@@ -130,17 +130,14 @@ class Model(nn.Module):
 
 def expected_config(config: CRNNConfig) -> CRNNConfig:
     """The config of EasyOCR's `Model(input_channel, output_channel, hidden_size, num_class)` with `config`'s sizes."""
-    output_channel = config.conv_dim[-1]
-    return CRNNConfig(
-        **CLOVAAI_ARCHITECTURE,
-        num_channels=config.num_channels,
-        image_height=config.image_height,
-        conv_dim=[output_channel // 8, output_channel // 4, output_channel // 2, output_channel // 2]
-        + [output_channel] * 3,
-        hidden_size=config.hidden_size,
-        # EasyOCR's Model projects both BiLSTMs back to hidden_size.
-        lstm_projection_dim=config.hidden_size,
-        vocab_size=config.vocab_size,
+    # EasyOCR's Model projects both BiLSTMs back to hidden_size.
+    return clovaai_config(
+        config.num_channels,
+        config.image_height,
+        config.conv_dim[-1],
+        config.hidden_size,
+        projection_dim=config.hidden_size,
+        num_classes=config.vocab_size,
     )
 
 
