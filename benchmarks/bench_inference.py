@@ -12,8 +12,9 @@ a rotating order) so that machine noise hits them alike:
     fp32           optimize_for_cpu(model, "fp32"): batch norm folded, channels-last, unpacked padded BiLSTMs
     bf16           optimize_for_cpu(model, "bf16")
     int8           optimize_for_cpu(model, "int8"): static int8 convolutions, dynamic int8 LSTMs and linear layers
-    auto           optimize_for_cpu(model, "auto"): the fastest of fp32/bf16/int8 within 0.2 points of fp32, measured
-                   on the calibration words (its report, with how long it took, is printed)
+    int8_bf16      optimize_for_cpu(model, "int8_bf16"): int8's convolutions, LSTMs and classifier in bf16
+    auto           optimize_for_cpu(model, "auto"): the fastest of fp32/bf16/int8/int8_bf16 within 0.2 points of
+                   fp32, measured on the calibration words (its report, with how long it took, is printed)
     onnxruntime    export_onnx(model) run by onnxruntime's CPU provider
     compile        torch.compile(hf_crnn) (not in the default set: it compiles for a minute or more per shape)
 
@@ -66,7 +67,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from hf_crnn import CRNNConfig, CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer  # noqa: E402
 from hf_crnn.benchmark_datasets import DEFAULT_SYNTHETIC_SEED  # noqa: E402
 from hf_crnn.decoding import ctc_greedy_decode  # noqa: E402
-from hf_crnn.fast_inference import cpu_features, cpu_has_native_bf16, optimize_for_cpu  # noqa: E402
+from hf_crnn.fast_inference import INT8_MODES, cpu_features, cpu_has_native_bf16, optimize_for_cpu  # noqa: E402
 from hf_crnn.metrics import normalized_word_accuracy  # noqa: E402
 
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "crnn-synth-en"
@@ -78,11 +79,12 @@ PATH_DESCRIPTIONS = {
     "fp32": 'optimize_for_cpu "fp32"',
     "bf16": 'optimize_for_cpu "bf16"',
     "int8": 'optimize_for_cpu "int8"',
+    "int8_bf16": 'optimize_for_cpu "int8_bf16"',
     "auto": 'optimize_for_cpu "auto"',
     "onnxruntime": "ONNX + onnxruntime",
     "compile": "torch.compile(hf_crnn)",
 }
-DEFAULT_PATHS = ("plain", "hf_crnn", "channels_last", "fp32", "bf16", "int8", "auto", "onnxruntime")
+DEFAULT_PATHS = ("plain", "hf_crnn", "channels_last", "fp32", "bf16", "int8", "int8_bf16", "auto", "onnxruntime")
 MIXED_WIDTH_RANGE = (40, 250)
 CALIBRATION_SEED = 7  # training fonts, another seed than the evaluation words
 # After the first round, paths this many times slower than the reference on a workload are not timed again: their
@@ -206,10 +208,10 @@ def build_paths(
             runs[name] = _model_run(model)
         elif name == "channels_last":
             runs[name] = _model_run(copy.deepcopy(model).to(memory_format=torch.channels_last))
-        elif name in ("fp32", "bf16", "int8"):
-            calibration_data = calibration_batches if name == "int8" else None
+        elif name in ("fp32", "bf16", "int8", "int8_bf16"):
+            calibration_data = calibration_batches if name in INT8_MODES else None
             with warnings.catch_warnings():  # the report says whether bf16 is native; no need to warn as well
-                warnings.filterwarnings("ignore", message='mode="bf16" on a CPU without native bf16')
+                warnings.filterwarnings("ignore", message=r'mode="\w+" on a CPU without native bf16')
                 runs[name] = _model_run(optimize_for_cpu(model, name, calibration_data=calibration_data))
         elif name == "auto":
             auto = optimize_for_cpu(model, "auto", calibration_data=calibration_batches)

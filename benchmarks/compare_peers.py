@@ -9,8 +9,8 @@ Recognizers (`--peers`, default all; a peer that cannot run here gets a *skipped
 
 * **CRNN** (this package, `--model`, plus any `--extra_models`): lexicon-free greedy decoding, through
   `hf_crnn.evaluation.predict`; each checkpoint once per `--optimize` mode (default `none`: as loaded; `fp32`,
-  `bf16`, `int8`, `auto`: through `hf_crnn.fast_inference.optimize_for_cpu`, built in `load()`, untimed). `int8`
-  and `auto` are calibrated on `--calibration_samples` (64) TRAINING images, never an evaluation set:
+  `bf16`, `int8`, `int8_bf16`, `auto`: through `hf_crnn.fast_inference.optimize_for_cpu`, built in `load()`,
+  untimed). The int8 modes and `auto` are calibrated on `--calibration_samples` (64) TRAINING images, never an evaluation set:
   `--calibration_dir` (default `<shared_dir>/data/real/iiit5k_train` when it exists, else `synthetic`: words in
   the training fonts), through each checkpoint's own processor.
 * **tesseract**: Tesseract 5's LSTM engine with its English model, single-word mode (`--psm 8`), through `tesserocr`
@@ -110,14 +110,22 @@ from hf_crnn.evaluation import (  # noqa: E402
     score_predictions,
 )
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
-from hf_crnn.fast_inference import cpu_features, cpu_has_native_bf16, optimize_for_pipeline  # noqa: E402
+from hf_crnn.fast_inference import (  # noqa: E402
+    BF16_MODES,
+    FAST_PATH_MODES,
+    INT8_MODES,
+    cpu_features,
+    cpu_has_native_bf16,
+    optimize_for_pipeline,
+)
 
 PPOCR_HUB_ID = "PaddlePaddle/PP-OCRv5_mobile_rec_safetensors"
 TESSERACT_INSTALL_HINT = "apt-get install -y tesseract-ocr"
 TABLE_HEADER = ("Dataset", "Recognizer", "Images", "Protocol acc.", "Exact acc.", "CER", "N.E.D.", "Images/s")
 # `--optimize`: "none" runs a checkpoint as loaded, the others through `optimize_for_cpu(model, mode, ...)`.
-OPTIMIZE_MODES = ("none", "fp32", "bf16", "int8", "auto")
-CALIBRATED_MODES = ("int8", "auto")  # the modes that need `calibration_data`
+# "onnxruntime" is left out: its speed is measured by benchmarks/bench_inference.py.
+OPTIMIZE_MODES = ("none", *(mode for mode in FAST_PATH_MODES if mode != "onnxruntime"))
+CALIBRATED_MODES = (*INT8_MODES, "auto")  # the modes that need `calibration_data`
 # `--calibration_dir synthetic`: words rendered in the training fonts (never the held-out evaluation fonts).
 SYNTHETIC_CALIBRATION = "synthetic"
 CALIBRATION_SEED = 0
@@ -187,8 +195,8 @@ class CalibrationImages:
 class CRNNRecognizer(Recognizer):
     """
     A CRNN checkpoint, lexicon-free greedy decoding, as loaded (`optimize="none"`) or through one of the CPU fast
-    paths of `hf_crnn.fast_inference.optimize_for_cpu` (`"fp32"`, `"bf16"`, `"int8"`, `"auto"`); `"int8"` and
-    `"auto"` are calibrated on `calibration` (a `CalibrationImages`, training data) with the checkpoint's own
+    paths of `hf_crnn.fast_inference.optimize_for_cpu` (`"fp32"`, `"bf16"`, `"int8"`, `"int8_bf16"`, `"auto"`); the
+    int8 modes and `"auto"` are calibrated on `calibration` (a `CalibrationImages`, training data) with the checkpoint's own
     processor, in `load()` (not timed).
     """
 
@@ -1178,8 +1186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             + " Unlabelled: \"auto\" accepts a mode only when the share of the fp32 model's predictions it changes "
             "on them is within its tolerance."
         )
-    if "bf16" in args.optimize and cpu_has_native_bf16() is False:
-        notes.append("bf16: this CPU has no native bf16 (AVX512-BF16/AMX); oneDNN emulates it, several times slower.")
+    emulated = [mode for mode in args.optimize if mode in BF16_MODES]
+    if emulated and cpu_has_native_bf16() is False:
+        notes.append(
+            f"{', '.join(emulated)}: this CPU has no native bf16 (AVX512-BF16/AMX); oneDNN emulates it, several "
+            "times slower."
+        )
     for crnn in crnns:
         if crnn.report is not None:
             notes.append(f"{crnn.name}: optimize_for_cpu \"auto\" chose {crnn.report.chosen}: {crnn.report.reason}.")

@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument(
         "--fast",
         action="store_true",
-        help="CPU: run the fastest of fp32/bf16/int8 that reads the first images as the fp32 model does "
+        help="CPU: run the fastest of fp32/bf16/int8/int8_bf16 that reads the first images as the fp32 model does "
         "(optimize_for_cpu 'auto', calibrated on up to 64 of the input images; its choice is printed on stderr)",
     )
     recognize.set_defaults(run=run_recognize)

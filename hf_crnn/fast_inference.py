@@ -16,6 +16,10 @@ inputs and returns the same outputs (float32 logits, `frame_lengths`), so it dro
     - `"int8"`: `"fp32"` with the convolution stack statically quantized to int8 (per-channel weights, activation
       ranges calibrated on `calibration_data`; each convolution fused with its batch norm and ReLU) and the LSTMs and
       linear layers dynamically quantized to int8. Runs on any x86 CPU through FBGEMM/oneDNN (VNNI when present).
+    - `"int8_bf16"`: `"int8"`'s convolution stack, with the LSTMs and the classifier in bfloat16 instead of dynamic
+      int8. On CPUs with native bf16 (AVX512-BF16 or AMX) the recurrent layers run about twice as fast in bf16 as
+      in dynamic int8, which re-quantizes every time step's input; this is then the fastest mode (1.4-1.5x
+      `"int8"` at batch 32 on `crnn-real-en-fast`). Elsewhere it is slower than `"int8"`, as `"bf16"` is.
     - `"onnxruntime"`: the graph of [`hf_crnn.onnx_export.export_onnx`] run by onnxruntime's CPU provider, exact to
       float rounding (needs `onnx` and `onnxruntime`; the export takes seconds).
     - `"auto"`: builds the candidates this CPU runs natively (bf16 only with AVX512-BF16/AMX), measures on
@@ -55,12 +59,16 @@ from .modeling_crnn import (
     ctc_loss_from_logits,
 )
 
-FAST_PATH_MODES = ("fp32", "bf16", "int8", "onnxruntime", "auto")
+FAST_PATH_MODES = ("fp32", "bf16", "int8", "int8_bf16", "onnxruntime", "auto")
+# The modes that run their recurrent layers in bf16, slow where the CPU emulates it.
+BF16_MODES = ("bf16", "int8_bf16")
+# The modes whose convolutions are int8, calibrated on `calibration_data`.
+INT8_MODES = ("int8", "int8_bf16")
 # What `mode="auto"` tries by default, in order of preference (most exact first): a later candidate is chosen over
 # an earlier accepted one only when it is at least `AUTO_MIN_GAIN` times as fast, so noise cannot flip near-ties.
 # onnxruntime is opt-in (`candidates=`): exporting the paper's network takes ~5 s, more than the rest of "auto".
-AUTO_CANDIDATES = ("fp32", "bf16", "int8")
-_AUTO_PREFERENCE = ("fp32", "onnxruntime", "bf16", "int8")
+AUTO_CANDIDATES = ("fp32", "bf16", "int8", "int8_bf16")
+_AUTO_PREFERENCE = ("fp32", "onnxruntime", "bf16", "int8", "int8_bf16")
 AUTO_MIN_GAIN = 1.1
 AUTO_ACCURACY_TOLERANCE = 0.2  # points of word accuracy
 AUTO_TIMING_IMAGES = 32
@@ -187,9 +195,17 @@ class QuantizedCRNNConvLayer(CRNNConvLayer):
         layer ([`CRNNConvLayer`]): The float layer to take over (ReLU activation only).
         quantize_input (`bool`): This is the first layer: quantize its float input.
         dequantize_output (`bool`): This is the last layer: return float features.
+        output_dtype (`torch.dtype`, *optional*, defaults to `torch.float32`): The last layer's float features are
+            returned in this dtype (bfloat16 for recurrent layers computed in bf16).
     """
 
-    def __init__(self, layer: CRNNConvLayer, quantize_input: bool, dequantize_output: bool):
+    def __init__(
+        self,
+        layer: CRNNConvLayer,
+        quantize_input: bool,
+        dequantize_output: bool,
+        output_dtype: torch.dtype = torch.float32,
+    ):
         # CRNNConvLayer.__init__ builds fresh modules from a config; this layer takes over existing ones instead.
         nn.Module.__init__(self)
         from torch.ao.nn.intrinsic import ConvReLU2d
@@ -207,14 +223,22 @@ class QuantizedCRNNConvLayer(CRNNConvLayer):
         self.pool = layer.pool
         self.quant = QuantStub() if quantize_input else None
         self.dequant = DeQuantStub() if dequantize_output else None
+        self.output_dtype = output_dtype
 
     def _conv_output_widths(self, widths):
         return widths + 2 * self._conv_padding_width - self._conv_kernel_width + 1
 
     @staticmethod
     def _zero_padding_columns_(hidden_states: torch.Tensor, widths: torch.LongTensor) -> torch.Tensor:
-        padding = ~_width_mask(widths, hidden_states.shape[-1])
-        return hidden_states.masked_fill_(padding[:, None, None, :], 0.0)
+        # Only columns at or past the narrowest image's width can be padding: fill that tail (a view, written in
+        # place), a few columns in a batch of similar widths, and nothing at all for one image.
+        narrowest = int(widths.min())
+        if narrowest >= hidden_states.shape[-1]:
+            return hidden_states
+        tail = hidden_states[..., narrowest:]
+        padding = ~_width_mask(widths - narrowest, tail.shape[-1])
+        tail.masked_fill_(padding[:, None, None, :], 0.0)
+        return hidden_states
 
     def forward(
         self, hidden_states: torch.Tensor, widths: torch.LongTensor | None = None
@@ -232,7 +256,7 @@ class QuantizedCRNNConvLayer(CRNNConvLayer):
                 widths = self._pool_output_widths(widths)
                 hidden_states = self._zero_padding_columns_(hidden_states, widths)
         if self.dequant is not None:
-            hidden_states = self.dequant(hidden_states)
+            hidden_states = self.dequant(hidden_states).to(self.output_dtype)
         return hidden_states, widths
 
 
@@ -289,7 +313,7 @@ class CPUOptimizedCRNN(CRNNForTextRecognition):
     def save_pretrained(self, *args, **kwargs):
         raise RuntimeError(
             f"This CRNN was optimized for CPU inference ({self.fast_path!r}: batch norm folded"
-            f"{', int8 weights packed' if self.fast_path == 'int8' else ''}) and cannot be saved as a checkpoint; save "
+            f"{', int8 weights packed' if self.fast_path in INT8_MODES else ''}) and cannot be saved as a checkpoint; save "
             "the original model and call optimize_for_cpu after loading it."
         )
 
@@ -358,20 +382,31 @@ def _labelled_calibration_batches(calibration_data):
             )
 
 
-def _quantize_int8(model: CPUOptimizedCRNN, calibration_data) -> None:
-    """Static int8 conv stack calibrated on `calibration_data`, dynamic int8 LSTMs and linear layers, in place."""
+def _quantize_int8(model: CPUOptimizedCRNN, calibration_data, recurrent_dtype: torch.dtype | None = None) -> None:
+    """
+    Static int8 conv stack calibrated on `calibration_data`, in place. The LSTMs and linear layers after it are
+    dynamically quantized to int8, or, given a `recurrent_dtype`, cast to it (the conv stack then returns it too).
+    """
     if calibration_data is None:
         raise ValueError(
-            'mode="int8" needs `calibration_data`: a few batches of representative images as the processor returns '
+            f'mode="{model.fast_path}" needs `calibration_data`: a few batches of representative images as the processor returns '
             "them (e.g. [processor(images=words) for words in chunks]), to set the activations' int8 ranges."
         )
     from torch.ao import quantization
 
     engine = torch.backends.quantized.engine
+    if recurrent_dtype is not None:  # before calibrating: the observed conv stack already returns this dtype
+        model.crnn.lstm_layers.to(recurrent_dtype)
+        model.classifier.to(recurrent_dtype)
     conv_layers = model.crnn.conv_layers
     last = len(conv_layers) - 1
     for index, layer in enumerate(conv_layers):
-        conv_layers[index] = QuantizedCRNNConvLayer(layer, quantize_input=index == 0, dequantize_output=index == last)
+        conv_layers[index] = QuantizedCRNNConvLayer(
+            layer,
+            quantize_input=index == 0,
+            dequantize_output=index == last,
+            output_dtype=recurrent_dtype or torch.float32,
+        )
         conv_layers[index].qconfig = quantization.get_default_qconfig(engine)
         quantization.prepare(conv_layers[index], inplace=True)
 
@@ -385,7 +420,8 @@ def _quantize_int8(model: CPUOptimizedCRNN, calibration_data) -> None:
 
     for layer in conv_layers:
         quantization.convert(layer, inplace=True)
-    quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8, inplace=True)
+    if recurrent_dtype is None:
+        quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def optimize_for_cpu(
@@ -401,11 +437,12 @@ def optimize_for_cpu(
 
     Args:
         model ([`CRNNForTextRecognition`]): A float32 model (on the CPU).
-        mode (`str`, *optional*, defaults to `"fp32"`): `"fp32"` (exact), `"bf16"`, `"int8"`, `"onnxruntime"`
+        mode (`str`, *optional*, defaults to `"fp32"`): `"fp32"` (exact), `"bf16"`, `"int8"`, `"int8_bf16"`,
+            `"onnxruntime"`
             (exact), or `"auto"`: the fastest of `candidates` within `accuracy_tolerance` of fp32, measured on
             `calibration_data`; see the module docstring and docs/performance.md for what each does, its speed and
             its accuracy.
-        calibration_data (*optional*, needed for `"int8"` and `"auto"`): Batches of representative images, each a
+        calibration_data (*optional*, needed for `"int8"`, `"int8_bf16"` and `"auto"`): Batches of representative images, each a
             `pixel_values` tensor `(B, C, H, W)` or a mapping with `pixel_values` and optionally `image_widths` and
             `labels` (what the processor returns); a few hundred images of typical widths are enough. With
             `labels` in every batch, `"auto"` compares word accuracy; without, it bounds the accuracy change by the
@@ -414,8 +451,8 @@ def optimize_for_cpu(
             on `calibration_data`, in points, that a candidate may cost against the fp32 model. Without labels a
             candidate may change at most this share of the predictions (each could be a word lost); 0 accepts only
             candidates that change no prediction.
-        candidates (*optional*, defaults to `AUTO_CANDIDATES` = `("fp32", "bf16", "int8")`): `"auto"` only: the
-            modes to consider; add `"onnxruntime"` to try it as well (its export takes seconds).
+        candidates (*optional*, defaults to `AUTO_CANDIDATES` = `("fp32", "bf16", "int8", "int8_bf16")`): `"auto"`
+            only: the modes to consider; add `"onnxruntime"` to try it as well (its export takes seconds).
 
     Returns:
         [`CPUOptimizedCRNN`]: takes and returns what the model does (logits as float32); pass it to `pipeline(...,
@@ -460,13 +497,21 @@ def _build(model: CRNNForTextRecognition, mode: str, calibration_data=None) -> C
         return optimized
     for index, layer in enumerate(optimized.crnn.lstm_layers):
         optimized.crnn.lstm_layers[index] = PaddedBidirectionalLSTM(layer)
-    if mode == "int8":
+    if mode in BF16_MODES and cpu_has_native_bf16() is False:
+        slower_than = "fp32" if mode == "bf16" else "int8"
+        warnings.warn(
+            f'mode="{mode}" on a CPU without native bf16 (no AVX512-BF16, AMX or ARM BF16): oneDNN emulates it '
+            f'and it runs several times slower than mode="{slower_than}"; see docs/performance.md.',
+            UserWarning,
+            stacklevel=3,
+        )
+    if mode in INT8_MODES:
         with warnings.catch_warnings():
             # torch.ao.quantization's eager API is deprecated in favour of torchao, which this package does not
             # depend on; it still ships, works and is tested with torch 2.13.
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\.")
-            _quantize_int8(optimized, calibration_data)
+            _quantize_int8(optimized, calibration_data, torch.bfloat16 if mode == "int8_bf16" else None)
     else:
         for layer in optimized.crnn.conv_layers:
             fold_batch_norm(layer)
@@ -474,13 +519,6 @@ def _build(model: CRNNForTextRecognition, mode: str, calibration_data=None) -> C
         # 1-channel input is both layouts), and the (B, C, 1, T) output then transposes to (B, T, C) without a copy.
         optimized.to(memory_format=torch.channels_last)
         if mode == "bf16":
-            if cpu_has_native_bf16() is False:
-                warnings.warn(
-                    'mode="bf16" on a CPU without native bf16 (no AVX512-BF16, AMX or ARM BF16): oneDNN emulates it '
-                    'and it runs several times slower than mode="fp32"; see docs/performance.md.',
-                    UserWarning,
-                    stacklevel=3,
-                )
             optimized.to(torch.bfloat16)
     # Inference only: without gradients, a call outside `torch.no_grad()` records no autograd graph either.
     optimized.requires_grad_(False)
@@ -648,14 +686,14 @@ def _optimize_auto(model, calibration_data, accuracy_tolerance: float, candidate
         reference = _predictions(model, batches)
         built, results, correct = {}, {}, {}
         for mode in (mode for mode in _AUTO_PREFERENCE if mode in candidates):
-            if mode == "bf16" and not native_bf16:
+            if mode in BF16_MODES and not native_bf16:
                 why = "no native bf16 on this CPU (no AVX512-BF16/AMX): oneDNN would emulate it, several times slower"
                 if native_bf16 is None:
                     why = "torch cannot tell whether this CPU has native bf16; emulated bf16 is several times slower"
                 results[mode] = FastPathCandidate(mode, "skipped", why)
                 continue
             try:
-                built[mode] = _build(model, mode, calibration_data=int8_calibration if mode == "int8" else None)
+                built[mode] = _build(model, mode, calibration_data=int8_calibration if mode in INT8_MODES else None)
             except (ImportError, ValueError, RuntimeError) as error:
                 results[mode] = FastPathCandidate(mode, "skipped", f"could not be built: {error}")
                 continue
@@ -684,7 +722,7 @@ def _optimize_auto(model, calibration_data, accuracy_tolerance: float, candidate
                     f"up to {100 * result.changed / num_images:.2f} pt ({'within' if accepted else 'beyond'} the "
                     f"{accuracy_tolerance:g} pt tolerance; pass labelled calibration data to measure it)"
                 )
-            if mode == "int8":
+            if mode in INT8_MODES:
                 result.reason += f"; VNNI/AMX int8 instructions: {'yes' if has_int8_dot_product else 'no'}"
             if not accepted:
                 result.status = "rejected"
@@ -783,6 +821,8 @@ def optimize_for_pipeline(model, processor, mode="auto", calibration_data=None):
 
 __all__ = [
     "AUTO_CANDIDATES",
+    "BF16_MODES",
+    "INT8_MODES",
     "AutoOptimizationReport",
     "FAST_PATH_MODES",
     "FastPathCandidate",

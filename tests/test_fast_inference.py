@@ -77,7 +77,9 @@ def valid_frames(logits: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Ten
 def build(model, mode):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message='mode="bf16" on a CPU without native bf16')  # tested on its own
-        return optimize_for_cpu(model, mode, calibration_data=calibration_batches() if mode == "int8" else None)
+        warnings.filterwarnings("ignore", message='mode="int8_bf16" on a CPU without native bf16')
+        calibration_data = calibration_batches() if mode in fast_inference.INT8_MODES else None
+        return optimize_for_cpu(model, mode, calibration_data=calibration_data)
 
 
 # ---- building blocks ---------------------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ def test_fast_model_records_no_autograd_graph(fast_model_source):
 # ---- bf16 and int8: bounded error --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["bf16", "int8"])
+@pytest.mark.parametrize("mode", ["bf16", "int8", "int8_bf16"])
 def test_reduced_precision_stays_close_to_fp32(fast_model_source, mode):
     fast = build(fast_model_source, mode)
     batch = padded_batch(seed=7)  # not one of the calibration batches
@@ -209,13 +211,13 @@ def test_reduced_precision_stays_close_to_fp32(fast_model_source, mode):
     assert argmax_agreement >= MIN_ARGMAX_AGREEMENT, (mode, argmax_agreement)
 
 
-@pytest.mark.parametrize("mode", ["bf16", "int8"])
+@pytest.mark.parametrize("mode", ["bf16", "int8", "int8_bf16"])
 def test_reduced_precision_is_padding_invariant(fast_model_source, mode):
     fast = build(fast_model_source, mode)
     batch = padded_batch(seed=7)
     # Convolution features are elementwise the same computation padded or not (int8: integer arithmetic with fixed,
     # calibrated scales), so they match to rounding; any padding leaking into valid columns shows here.
-    conv_tolerance = {"atol": 1e-6, "rtol": 0} if mode == "int8" else {"atol": 1e-6, "rtol": 2**-7}  # 1 bf16 ulp
+    conv_tolerance = {"atol": 1e-6, "rtol": 0} if mode != "bf16" else {"atol": 1e-6, "rtol": 2**-7}  # 1 bf16 ulp
     with torch.no_grad():
         together = fast(**batch, output_hidden_states=True)
         for index, width in enumerate(WIDTHS):
@@ -224,8 +226,8 @@ def test_reduced_precision_is_padding_invariant(fast_model_source, mode):
             length = int(together.frame_lengths[index])
             conv_features = together.hidden_states[0][index, :length]
             torch.testing.assert_close(conv_features, alone.hidden_states[0][0], **conv_tolerance)
-            # The LSTMs are not batch-independent: int8 quantizes each batch's activations with that batch's own
-            # range, and bf16 kernels round differently per batch size.
+            # The LSTMs are not batch-independent: dynamic int8 quantizes each batch's activations with that batch's
+            # own range, and bf16 kernels round differently per batch size.
             logit_range = (alone.logits.max() - alone.logits.min()).item()
             error = (together.logits[index, :length] - alone.logits[0]).abs().max().item()
             assert error <= REDUCED_PRECISION_RELATIVE_TOLERANCE * logit_range, (mode, index, error)
@@ -244,13 +246,15 @@ def test_int8_accepts_processor_outputs_and_tensors_as_calibration_data(fast_mod
             assert logits.shape == expected.shape and torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("mode", ["fp32", "bf16", "int8"])
+@pytest.mark.parametrize("mode", ["fp32", "bf16", "int8", "int8_bf16"])
 def test_pipeline_runs_on_fast_models(fast_model_source, processor, mode):
     images = [render_word(word) for word in ("hello", "world", "crnn", "a", "transformers")]
     reference = pipeline("text-recognition", model=fast_model_source, processor=processor, device="cpu")
     expected = reference(images, batch_size=2)
-    if mode == "int8":
-        fast = optimize_for_cpu(fast_model_source, mode, calibration_data=processor(images=images))
+    if mode in fast_inference.INT8_MODES:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="on a CPU without native bf16")
+            fast = optimize_for_cpu(fast_model_source, mode, calibration_data=processor(images=images))
     else:
         fast = build(fast_model_source, mode)
     actual = pipeline("text-recognition", model=fast, processor=processor, device="cpu")(images, batch_size=2)
@@ -298,25 +302,45 @@ def test_reduced_precision_reads_the_same_words_as_fp32_on_a_trained_model(proce
     with torch.no_grad():
         fp32_texts = processor.batch_decode(*model(**inputs).to_tuple())
         assert fp32_texts == words, "the fixture model did not learn its words"
-        for mode in ("bf16", "int8"):
-            if mode == "int8":
-                fast = optimize_for_cpu(model, mode, calibration_data=[inputs])
-            else:
-                fast = build(model, mode)
+        for mode in ("bf16", "int8", "int8_bf16"):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="on a CPU without native bf16")  # tested on its own
+                fast = optimize_for_cpu(model, mode, calibration_data=[inputs] if "int8" in mode else None)
             assert processor.batch_decode(*fast(**inputs).to_tuple()) == fp32_texts, mode
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_bf16_warns_on_cpus_without_native_bf16(model, monkeypatch, native):
+@pytest.mark.parametrize("mode, slower_than", [("bf16", "fp32"), ("int8_bf16", "int8")])
+def test_bf16_modes_warn_on_cpus_without_native_bf16(model, monkeypatch, native, mode, slower_than):
     monkeypatch.setattr(fast_inference, "cpu_has_native_bf16", lambda: native)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        optimize_for_cpu(model, "bf16")
+        optimize_for_cpu(model, mode, calibration_data=calibration_batches(1) if "int8" in mode else None)
         optimize_for_cpu(model, "fp32")
+        optimize_for_cpu(model, "int8", calibration_data=calibration_batches(1))
     messages = [str(warning.message) for warning in caught if "native bf16" in str(warning.message)]
     assert len(messages) == (0 if native else 1)
     if messages:
-        assert "several times slower than mode=\"fp32\"" in messages[0]
+        assert f'mode="{mode}" on a CPU' in messages[0]
+        assert f'several times slower than mode="{slower_than}"' in messages[0]
+
+
+def test_int8_bf16_runs_int8_convolutions_and_bf16_recurrent_layers(fast_model_source):
+    mixed, int8 = build(fast_model_source, "int8_bf16"), build(fast_model_source, "int8")
+    assert mixed.fast_path == "int8_bf16" and mixed.dtype == torch.float32  # takes float32 pixels, as int8 does
+    for fast in (mixed, int8):
+        assert all(isinstance(layer, fast_inference.QuantizedCRNNConvLayer) for layer in fast.crnn.conv_layers)
+    for layer in mixed.crnn.lstm_layers:
+        assert type(layer.forward_lstm) is torch.nn.LSTM and layer.forward_lstm.weight_ih_l0.dtype == torch.bfloat16
+    assert mixed.classifier.weight.dtype == torch.bfloat16
+    # int8 keeps its dynamically quantized recurrent layers (no float weights to cast).
+    assert type(int8.crnn.lstm_layers[0].forward_lstm) is not torch.nn.LSTM
+    with torch.no_grad():
+        outputs = mixed(**padded_batch(seed=7), output_hidden_states=True)
+    assert outputs.hidden_states[0].dtype == torch.bfloat16  # the conv stack hands bf16 features to the LSTMs
+    assert outputs.logits.dtype == torch.float32
+    with pytest.raises(RuntimeError, match="int8 weights packed"):
+        mixed.save_pretrained("unused")
 
 
 def test_cpu_has_native_bf16_reads_torch_capabilities(monkeypatch):
@@ -330,7 +354,7 @@ def test_cpu_has_native_bf16_reads_torch_capabilities(monkeypatch):
 
 
 def test_unknown_mode_is_a_value_error(model):
-    with pytest.raises(ValueError, match=r"`mode` must be one of \('fp32', 'bf16', 'int8', 'onnxruntime', 'auto'\), got 'fp16'"):
+    with pytest.raises(ValueError, match=r"`mode` must be one of \('fp32', 'bf16', 'int8', 'int8_bf16', 'onnxruntime', 'auto'\), got 'fp16'"):
         optimize_for_cpu(model, "fp16")
 
 
@@ -378,7 +402,7 @@ def greedy_predictions(model, batches) -> list[tuple[int, ...]]:
 @pytest.fixture
 def fixed_speeds(monkeypatch):
     """Replaces "auto"'s timing with fixed images/s per mode (no timed unit tests), and says bf16 is native."""
-    speeds = {"default": 100.0, "fp32": 110.0, "bf16": 300.0, "int8": 500.0, "onnxruntime": 120.0}
+    speeds = {"default": 100.0, "fp32": 110.0, "bf16": 300.0, "int8": 500.0, "int8_bf16": 450.0, "onnxruntime": 120.0}
     monkeypatch.setattr(
         fast_inference, "_images_per_second", lambda models, batches, rounds: {name: speeds[name] for name in models}
     )
@@ -387,13 +411,14 @@ def fixed_speeds(monkeypatch):
 
 
 def break_int8(monkeypatch):
-    """Makes the "int8" candidate read every frame as label 5: it changes predictions (an injected bad candidate)."""
+    """Makes the int8 candidates read every frame as label 5: they change predictions (an injected bad candidate)."""
     build = fast_inference._build
 
     def fake_build(model, mode, calibration_data=None):
         built = build(model, mode, calibration_data)
-        if mode == "int8":
-            built.classifier = torch.nn.Linear(model.config.hidden_size * 2, model.config.vocab_size)
+        if mode in fast_inference.INT8_MODES:
+            features_dtype = torch.bfloat16 if mode == "int8_bf16" else torch.float32
+            built.classifier = torch.nn.Linear(model.config.hidden_size * 2, model.config.vocab_size, dtype=features_dtype)
             with torch.no_grad():
                 built.classifier.weight.zero_()
                 built.classifier.bias.fill_(0.0)
@@ -409,7 +434,7 @@ def test_auto_returns_a_working_model_that_agrees_with_fp32_and_reports_why(fast
     report = fast.optimization_report
     assert isinstance(fast, CPUOptimizedCRNN) and fast.fast_path == report.chosen
     assert report.chosen in fast_inference.AUTO_CANDIDATES
-    assert [candidate.mode for candidate in report.candidates] == ["fp32", "bf16", "int8"]  # preference order
+    assert [candidate.mode for candidate in report.candidates] == ["fp32", "bf16", "int8", "int8_bf16"]  # preference
     assert [c.mode for c in report.candidates if c.status == "chosen"] == [report.chosen]
     for candidate in report.candidates:
         assert candidate.reason
@@ -417,9 +442,9 @@ def test_auto_returns_a_working_model_that_agrees_with_fp32_and_reports_why(fast
             assert candidate.changed is not None and candidate.images_per_second > 0 or candidate.status == "rejected"
     assert report.num_images == 3 * len(WIDTHS) and not report.labelled and report.fp32_word_accuracy is None
     assert report.cpu and isinstance(report.cpu_features, dict) and report.threads >= 1
-    bf16 = next(c for c in report.candidates if c.mode == "bf16")
     if fast_inference.cpu_has_native_bf16() is False:
-        assert bf16.status == "skipped" and "no native bf16" in bf16.reason
+        for candidate in report.candidates[1::2]:  # bf16 and int8_bf16
+            assert candidate.status == "skipped" and "no native bf16" in candidate.reason
     summary = report.summary()
     assert f'chose "{report.chosen}"' in summary and "fp32" in summary and report.cpu in summary
     # Accepted on the calibration images within 0.2 points: with 9 images that means no prediction changed.
@@ -447,7 +472,7 @@ def test_auto_tolerance_zero_accepts_only_unchanged_predictions(fast_model_sourc
 
     def one_change(model, mode, calibration_data=None):
         built = build(model, mode, calibration_data)
-        if mode == "int8":
+        if mode in fast_inference.INT8_MODES:
             forward = built.forward
 
             def changed_forward(*args, **kwargs):
@@ -494,7 +519,7 @@ def test_auto_compares_word_accuracy_when_calibration_data_has_labels(fast_model
 
 
 def test_auto_prefers_the_more_exact_path_on_near_ties(fast_model_source, fixed_speeds):
-    fixed_speeds.update(fp32=200.0, bf16=210.0, int8=215.0)  # under AUTO_MIN_GAIN (1.1x) apart
+    fixed_speeds.update(fp32=200.0, bf16=210.0, int8=215.0, int8_bf16=218.0)  # under AUTO_MIN_GAIN (1.1x) apart
     report = optimize_for_cpu(fast_model_source, "auto", calibration_data=calibration_batches()).optimization_report
     assert report.chosen == "fp32" and "less than 1.1x as fast" in report.reason
     fixed_speeds.update(int8=400.0)
@@ -505,9 +530,16 @@ def test_auto_prefers_the_more_exact_path_on_near_ties(fast_model_source, fixed_
 def test_auto_skips_bf16_without_native_support(fast_model_source, monkeypatch, fixed_speeds):
     monkeypatch.setattr(fast_inference, "cpu_has_native_bf16", lambda: False)
     report = optimize_for_cpu(fast_model_source, "auto", calibration_data=calibration_batches()).optimization_report
-    bf16 = next(c for c in report.candidates if c.mode == "bf16")
-    assert bf16.status == "skipped" and bf16.images_per_second is None
+    for mode in fast_inference.BF16_MODES:
+        candidate = next(c for c in report.candidates if c.mode == mode)
+        assert candidate.status == "skipped" and candidate.images_per_second is None
     assert report.chosen == "int8"
+
+
+def test_auto_chooses_int8_bf16_where_it_is_fastest(fast_model_source, fixed_speeds):
+    fixed_speeds.update(int8_bf16=700.0)  # as measured with native bf16: 1.4-1.5x int8
+    report = optimize_for_cpu(fast_model_source, "auto", calibration_data=calibration_batches()).optimization_report
+    assert report.chosen == "int8_bf16" and "int8 5.00x" in report.reason
 
 
 def test_auto_errors(model):
