@@ -519,7 +519,8 @@ def bgr_array(image: Image.Image):
     """The crop as OpenCV-based recognizers take it: `(H, W, 3)` uint8, BGR."""
     import numpy as np
 
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+    rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() copies even an RGB image
+    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
 
 
 def package_file(package: str, *parts: str) -> Path:
