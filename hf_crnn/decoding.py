@@ -1353,6 +1353,7 @@ def ctc_lexicon_decode(
     if fallback not in ("nearest", "greedy"):
         raise ValueError(f"`fallback` must be 'nearest' or 'greedy', got {fallback!r}.")
     lexicons = _resolve_lexicons(lexicon, batch, vocab, blank_id, vocab_size, lowercase)
+    model_log_probs = log_probs
     log_probs = fold_case(log_probs, lexicons)  # the greedy query below is then case-folded too
     greedy = _greedy_decode(log_probs, lengths, blank_id)
     log_probs = log_probs.float()  # fp32 CTC scores are exact; the bounds use float64 themselves
@@ -1382,16 +1383,21 @@ def ctc_lexicon_decode(
         fallback_candidates.update(search(sorted(fell_back - fallback_candidates.keys()), None))
         best.update(_top_words(lexicons, log_probs, lengths, fallback_candidates, top_k, blank_id))
 
+    # Where nothing in the lexicon fits, the answer is the lexicon-free reading in the model's own classes (as
+    # method="greedy" and the lexicon beam search give it), not the case-folded search query.
+    reading = greedy
+    if model_log_probs is not log_probs and not all(best):
+        reading = _greedy_decode(model_log_probs, lengths, blank_id)
     decodings = []
-    for image, (lexicon_, greedy_hypothesis) in enumerate(zip(lexicons, greedy)):
+    for image, lexicon_ in enumerate(lexicons):
         if best[image]:
             nbest = [
                 CTCHypothesis(lexicon_.ids(index), score, text=lexicon_.words[index], lexicon_index=index)
                 for index, score in best[image]
             ]
-        else:  # nothing in the lexicon fits these frames
-            greedy_hypothesis.text = _ids_to_text(greedy_hypothesis.ids, lexicon_.vocab)
-            nbest = [greedy_hypothesis]
+        else:
+            reading[image].text = _ids_to_text(reading[image].ids, lexicon_.vocab)
+            nbest = [reading[image]]
         decodings.append(CTCDecoding(nbest, lexicon_fallback=image in fell_back))
     if return_char_frames:
         _attach_alignments([decoding.nbest for decoding in decodings], log_probs, lengths, blank_id)

@@ -277,6 +277,8 @@ class CPUOptimizedCRNN(CRNNForTextRecognition):
     @property
     def device(self) -> torch.device:
         """Where the weights are; the CPU for int8 models, whose packed weights are neither parameters nor buffers."""
+        if self.fast_path in INT8_MODES:  # without searching every module for a tensor, on each call (~0.3 ms)
+            return torch.device("cpu")
         for tensor in itertools.chain(self.parameters(), self.buffers()):
             return tensor.device
         return torch.device("cpu")

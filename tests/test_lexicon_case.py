@@ -95,3 +95,17 @@ def test_upper_case_image_read_as_a_lowercase_word_is_confident(method):
     )
     assert result.text == "hello" and not result.lexicon_fallback
     assert 0.9 < result.confidence <= 1.0
+
+
+@pytest.mark.parametrize("method", ["lexicon", "lexicon_beam"])
+def test_greedy_fallback_keeps_the_models_case(method):
+    # No lexicon word fits the frames: both searches return the lexicon-free reading as method="greedy" gives it,
+    # in the model's own case (not the case-folded query the delta search used).
+    log_probs = spelled("-Q-X-Z-", CASED_VOCAB)
+    # (The delta search, not the exhaustive one, which would score every word that fits the frames.)
+    options = {"fallback": "greedy", "exhaustive_max_words": 0, "delta": 1} if method == "lexicon" else {}
+    (greedy,) = ctc_decode(log_probs, method="greedy", vocab=CASED_VOCAB)
+    (result,) = ctc_decode(log_probs, method=method, lexicon=["hello", "world"], vocab=CASED_VOCAB, **options)
+    assert greedy.text == "QXZ"
+    assert result.lexicon_fallback and result.text == greedy.text
+    assert result.confidence == pytest.approx(greedy.confidence)
