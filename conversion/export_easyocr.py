@@ -22,7 +22,6 @@ user-network folder (`~/.EasyOCR/user_network`), then `easyocr.Reader(["en"], re
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import keyword
 import os
@@ -295,26 +294,13 @@ def export_easyocr(
     return save_directory_atomically(output_dir, write, overwrite)
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(
-        prog="python conversion/export_easyocr.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--model", required=True, help="hf_crnn checkpoint folder or Hub id (EasyOCR's layout)")
-    parser.add_argument("--output_dir", required=True, help="folder to write NAME.pth, NAME.yaml and NAME.py to")
-    parser.add_argument("--name", default=DEFAULT_NAME, help=f"EasyOCR's recog_network name ({DEFAULT_NAME})")
-    parser.add_argument(
-        "--lang_list", nargs="+", default=list(DEFAULT_LANG_LIST), help="EasyOCR language codes for the yaml (en)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace --output_dir if it is not empty")
-    args = parser.parse_args(argv)
-    output = export_easyocr(
-        args.model, args.output_dir, name=args.name, lang_list=args.lang_list, overwrite=args.overwrite
-    )
-    print(f"wrote {output / args.name}.pth, .yaml and .py (EasyOCR recog_network={args.name!r})")
-    return output
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python conversion/export_easyocr.py ARGS` runs `hf-crnn export --format easyocr ARGS`: one argument list,
+    the command line's (`--help` shows it)."""
+    from hf_crnn.cli import main as cli_main
+
+    return cli_main(["export", "--format", "easyocr", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -130,6 +130,18 @@ def test_yaml_round_trips_the_96_character_list(small_export):
     assert "€" in text  # written readably, not as an escape
 
 
+def test_the_script_runs_the_command_lines_export(small_export, tmp_path):
+    checkpoint, first = small_export
+    output = tmp_path / "script"
+    assert export_easyocr.main(["--model", str(checkpoint), "--output_dir", str(output), "--name", "my_net"]) == 0
+    weights, yaml_path, module = exported_files(output, "my_net")
+    assert module.read_bytes() == exported_files(first)[2].read_bytes()
+    assert yaml_path.read_text(encoding="utf-8") == exported_files(first)[1].read_text(encoding="utf-8")
+    assert weights.is_file()
+    # The command line's errors too: a second run refuses the non-empty folder (exit 2), nothing is replaced.
+    assert export_easyocr.main(["--model", str(checkpoint), "--output_dir", str(output), "--name", "my_net"]) == 2
+
+
 def test_non_easyocr_layout_is_refused_and_nothing_is_written(tmp_path, capsys):
     paper = tmp_path / "paper"
     CRNNForTextRecognition(CRNNConfig()).save_pretrained(paper)
