@@ -229,6 +229,8 @@ class CRNNProcessor(ProcessorMixin):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         # Damaged or missing files in a local folder are reported by name (`OSError`) before anything loads them.
+        # The tokenizer checks its own files again when it loads, but ProcessorMixin parses tokenizer_config.json
+        # itself before that, so they are checked here too.
         check_local_checkpoint(pretrained_model_name_or_path, PROCESSOR_FILES, subfolder=kwargs.get("subfolder") or "")
         if "lexicon" not in kwargs:
             download_kwargs = ("cache_dir", "force_download", "local_files_only", "token", "revision")
