@@ -47,7 +47,6 @@ import gc
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile

@@ -1,7 +1,10 @@
 """Shared fixtures: a tiny CRNN, its processor, a saved checkpoint, and real rendered word images."""
 
 import glob
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import PIL.Image
 import PIL.ImageDraw
@@ -19,6 +22,24 @@ TINY_CONFIG_KWARGS = dict(
     hidden_size=8,
     lstm_projection_dim=8,
 )
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str):
+    """
+    A script of the repository (`examples/...`, `benchmarks/...`) imported as a module named after its file, once
+    per test session: test modules that load the same script share its classes.
+    """
+    name = Path(relative_path).stem
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / relative_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_config(**overrides) -> CRNNConfig:

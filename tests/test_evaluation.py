@@ -2,7 +2,6 @@
 peer comparison (benchmarks/compare_peers.py)."""
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ import datasets
 import PIL.Image
 import pytest
 import torch
-from conftest import render_word
+from conftest import load_script, render_word
 
 from hf_crnn import evaluation
 from hf_crnn.benchmark_datasets import (
@@ -44,15 +43,7 @@ from hf_crnn.metrics import normalize_text
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _load_compare_peers():
-    spec = importlib.util.spec_from_file_location("compare_peers", os.path.join(ROOT, "benchmarks", "compare_peers.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
-compare_peers = _load_compare_peers()
+compare_peers = load_script("benchmarks/compare_peers.py")
 
 
 # ---- scoring -------------------------------------------------------------------------------------------------------

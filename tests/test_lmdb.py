@@ -1,6 +1,5 @@
 """Tests of the scene-text LMDB reader/writer and the conversion example (hf_crnn.lmdb_dataset)."""
 
-import importlib.util
 import io
 import os
 
@@ -9,12 +8,13 @@ import numpy as np
 import PIL.Image
 import pytest
 
+from conftest import load_script
+
 from hf_crnn.lmdb_dataset import find_lmdb_databases, load_lmdb_dataset, write_lmdb_dataset
 
 
 lmdb = pytest.importorskip("lmdb")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _encoded(image: PIL.Image.Image, image_format: str) -> bytes:
@@ -106,10 +106,7 @@ def test_write_lmdb_dataset_round_trip(tmp_path):
 
 
 def test_conversion_example(lmdb_root, tmp_path):
-    script = os.path.join(ROOT, "examples", "lmdb_to_datasets.py")
-    spec = importlib.util.spec_from_file_location("lmdb_to_datasets", script)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script("examples/lmdb_to_datasets.py")
     output_dir = tmp_path / "converted"
     example.main(
         [

@@ -17,7 +17,7 @@ import PIL.Image
 import pytest
 import torch
 
-from conftest import render_word
+from conftest import load_script, render_word
 
 from hf_crnn import fast_inference
 from hf_crnn.benchmark_datasets import load_crops_folder
@@ -28,17 +28,9 @@ REAL_CROPS = os.path.join(ROOT, "..", "shared", "data", "real", "iiit5k_train")
 NUM_CROPS = 6
 
 
-def _load_compare_peers():
-    spec = importlib.util.spec_from_file_location("compare_peers", os.path.join(ROOT, "benchmarks", "compare_peers.py"))
-    if "compare_peers" in sys.modules:  # loaded by another test module: the same classes
-        return sys.modules["compare_peers"]
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
-compare_peers = _load_compare_peers()
+compare_peers = load_script("benchmarks/compare_peers.py")
 
 
 def _needs(*modules):

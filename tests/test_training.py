@@ -1,6 +1,5 @@
 """Training with Trainer: examples/run_text_recognition.py end to end, data sources, resume, DDP, optimisers."""
 
-import importlib.util
 import json
 import logging
 import os
@@ -13,7 +12,7 @@ import datasets
 import pytest
 import torch
 import transformers
-from conftest import TINY_CONFIG_KWARGS, render_word, tiny_config
+from conftest import TINY_CONFIG_KWARGS, load_script, render_word, tiny_config
 from transformers import HfArgumentParser, TrainerControl, TrainerState, pipeline
 
 import hf_crnn.training
@@ -39,15 +38,7 @@ UNENCODABLE = "café"  # "é" is not in the 36-character vocabulary
 TOO_LONG = "a" * 8  # 8 repeated letters need 15 CTC frames; a 32-pixel-wide image gives 9
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("run_text_recognition", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
-run_text_recognition = _load_script()
+run_text_recognition = load_script("examples/run_text_recognition.py")
 
 
 @pytest.fixture(autouse=True)
