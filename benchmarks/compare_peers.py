@@ -10,8 +10,8 @@ Recognizers (`--peers`, default all; a peer that cannot run here gets a *skipped
 * **CRNN** (this package, `--model`, plus any `--extra_models`): lexicon-free greedy decoding, through
   `hf_crnn.evaluation.predict`; each checkpoint once per `--optimize` mode (default `none`: as loaded; `fp32`,
   `bf16`, `int8`, `int8_bf16`, `auto`: through `hf_crnn.fast_inference.optimize_for_cpu`, built in `load()`,
-  untimed). The int8 modes and `auto` are calibrated on `--calibration_samples` (64) TRAINING images, never an evaluation set:
-  `--calibration_dir` (default `<shared_dir>/data/real/iiit5k_train` when it exists, else `synthetic`: words in
+  untimed). The int8 modes and `auto` are calibrated on `--calibration_samples` (64) TRAINING images, never an
+  evaluation set: `--calibration_dir` (default `<shared_dir>/data/real/iiit5k_train` when it exists, else `synthetic`: words in
   the training fonts), through each checkpoint's own processor.
 * **tesseract**: Tesseract 5's LSTM engine with its English model, single-word mode (`--psm 8`), through `tesserocr`
   when installed (its wheels bundle Tesseract 5.5; models from Debian's `tesseract-ocr-eng`; one API call per crop),
@@ -196,8 +196,8 @@ class CRNNRecognizer(Recognizer):
     """
     A CRNN checkpoint, lexicon-free greedy decoding, as loaded (`optimize="none"`) or through one of the CPU fast
     paths of `hf_crnn.fast_inference.optimize_for_cpu` (`"fp32"`, `"bf16"`, `"int8"`, `"int8_bf16"`, `"auto"`); the
-    int8 modes and `"auto"` are calibrated on `calibration` (a `CalibrationImages`, training data) with the checkpoint's own
-    processor, in `load()` (not timed).
+    int8 modes and `"auto"` are calibrated on `calibration` (a `CalibrationImages`, training data) with the
+    checkpoint's own processor, in `load()` (not timed).
     """
 
     supports_batches = True

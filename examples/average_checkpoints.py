@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
+from hf_crnn.file_utils import staged_directory
 from hf_crnn.model_averaging import average_checkpoints
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ def main(argv=None):
     if os.path.isdir(args.output_dir) and os.listdir(args.output_dir) and not args.overwrite_output_dir:
         raise ValueError(f"--output_dir {args.output_dir} is not empty; pass --overwrite_output_dir to write into it.")
     model, processor = average_checkpoints(args.checkpoints, args.weights)
-    model.save_pretrained(args.output_dir)
-    processor.save_pretrained(args.output_dir)
+    with staged_directory(args.output_dir) as staging:  # the model and its processor land together, or neither
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
     weights = args.weights or [1] * len(args.checkpoints)
     parts = ", ".join(f"{weight:g} x {path}" for weight, path in zip(weights, args.checkpoints))
     logger.info("Saved the average of %s to %s", parts, args.output_dir)

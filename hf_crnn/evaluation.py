@@ -447,14 +447,15 @@ def predict(model, processor, images, decodings: Sequence[Decoding], batch_size:
     confidences = {decoding.name: [0.0] * len(images) for decoding in decodings}
     decoding_seconds = dict.fromkeys(texts, 0.0)
     model_seconds = 0.0
+    device, dtype = model.device, model.dtype  # properties that search the modules: once, not per batch
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         started = time.perf_counter()
         inputs = processor(images=[images[row] for row in rows], return_tensors="pt")
         with torch.inference_mode():
             outputs = model(
-                pixel_values=inputs["pixel_values"].to(model.device, model.dtype),
-                image_widths=inputs["image_widths"].to(model.device),
+                pixel_values=inputs["pixel_values"].to(device, dtype),
+                image_widths=inputs["image_widths"].to(device),
             )
         logits, frame_lengths = outputs.logits.float().cpu(), outputs.frame_lengths.cpu()  # .cpu() waits for CUDA
         model_seconds += time.perf_counter() - started

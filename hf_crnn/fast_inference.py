@@ -18,11 +18,11 @@ inputs and returns the same outputs (float32 logits, `frame_lengths`), so it dro
       linear layers dynamically quantized to int8. Runs on any x86 CPU through FBGEMM/oneDNN (VNNI when present).
     - `"int8_bf16"`: `"int8"`'s convolution stack, with the LSTMs and the classifier in bfloat16 instead of dynamic
       int8. On CPUs with native bf16 (AVX512-BF16 or AMX) the recurrent layers run about twice as fast in bf16 as
-      in dynamic int8, which re-quantizes every time step's input; this is then the fastest mode (1.4-1.5x
+      in dynamic int8, which re-quantizes every time step's input; this is then the fastest mode (1.4-1.6x
       `"int8"` at batch 32 on `crnn-real-en-fast`). Elsewhere it is slower than `"int8"`, as `"bf16"` is.
     - `"onnxruntime"`: the graph of [`hf_crnn.onnx_export.export_onnx`] run by onnxruntime's CPU provider, exact to
       float rounding (needs `onnx` and `onnxruntime`; the export takes seconds).
-    - `"auto"`: builds the candidates this CPU runs natively (bf16 only with AVX512-BF16/AMX), measures on
+    - `"auto"`: builds the candidates this CPU runs natively (the bf16 modes only with AVX512-BF16/AMX), measures on
       `calibration_data` how often each agrees with the fp32 model (word accuracy too when the batches carry
       `labels`) and how fast it runs, and returns the fastest one within `accuracy_tolerance` points of fp32 word
       accuracy, with an [`AutoOptimizationReport`] of what it measured and why it chose as it did.
@@ -315,8 +315,8 @@ class CPUOptimizedCRNN(CRNNForTextRecognition):
     def save_pretrained(self, *args, **kwargs):
         raise RuntimeError(
             f"This CRNN was optimized for CPU inference ({self.fast_path!r}: batch norm folded"
-            f"{', int8 weights packed' if self.fast_path in INT8_MODES else ''}) and cannot be saved as a checkpoint; save "
-            "the original model and call optimize_for_cpu after loading it."
+            f"{', int8 weights packed' if self.fast_path in INT8_MODES else ''}) and cannot be saved as a checkpoint; "
+            "save the original model and call optimize_for_cpu after loading it."
         )
 
     def push_to_hub(self, *args, **kwargs):
@@ -391,8 +391,8 @@ def _quantize_int8(model: CPUOptimizedCRNN, calibration_data, recurrent_dtype: t
     """
     if calibration_data is None:
         raise ValueError(
-            f'mode="{model.fast_path}" needs `calibration_data`: a few batches of representative images as the processor returns '
-            "them (e.g. [processor(images=words) for words in chunks]), to set the activations' int8 ranges."
+            f'mode="{model.fast_path}" needs `calibration_data`: a few batches of representative images as the '
+            "processor returns them (e.g. [processor(images=words) for words in chunks]), to set the activations' int8 ranges."
         )
     from torch.ao import quantization
 
@@ -440,15 +440,14 @@ def optimize_for_cpu(
     Args:
         model ([`CRNNForTextRecognition`]): A float32 model (on the CPU).
         mode (`str`, *optional*, defaults to `"fp32"`): `"fp32"` (exact), `"bf16"`, `"int8"`, `"int8_bf16"`,
-            `"onnxruntime"`
-            (exact), or `"auto"`: the fastest of `candidates` within `accuracy_tolerance` of fp32, measured on
-            `calibration_data`; see the module docstring and docs/performance.md for what each does, its speed and
-            its accuracy.
-        calibration_data (*optional*, needed for `"int8"`, `"int8_bf16"` and `"auto"`): Batches of representative images, each a
-            `pixel_values` tensor `(B, C, H, W)` or a mapping with `pixel_values` and optionally `image_widths` and
-            `labels` (what the processor returns); a few hundred images of typical widths are enough. With
-            `labels` in every batch, `"auto"` compares word accuracy; without, it bounds the accuracy change by the
-            predictions that change.
+            `"onnxruntime"` (exact), or `"auto"`: the fastest of `candidates` within `accuracy_tolerance` of fp32,
+            measured on `calibration_data`; see the module docstring and docs/performance.md for what each does, its
+            speed and its accuracy.
+        calibration_data (*optional*, needed for `"int8"`, `"int8_bf16"` and `"auto"`): Batches of representative
+            images, each a `pixel_values` tensor `(B, C, H, W)` or a mapping with `pixel_values` and optionally
+            `image_widths` and `labels` (what the processor returns); a few hundred images of typical widths are
+            enough. With `labels` in every batch, `"auto"` compares word accuracy; without, it bounds the accuracy
+            change by the predictions that change.
         accuracy_tolerance (`float`, *optional*, defaults to 0.2): `"auto"` only: the largest loss of word accuracy
             on `calibration_data`, in points, that a candidate may cost against the fp32 model. Without labels a
             candidate may change at most this share of the predictions (each could be a word lost); 0 accepts only

@@ -76,7 +76,8 @@ def _normalized_weights(weights: Sequence[float] | None, count: int) -> list[flo
         raise ValueError(f"Got {len(weights)} weights for {count} checkpoints.")
     if any(not weight >= 0 for weight in weights) or not sum(weights) > 0:
         raise ValueError(f"Weights must be non-negative numbers with a positive sum, got {weights}.")
-    return [weight / sum(weights) for weight in weights]
+    total = sum(weights)
+    return [weight / total for weight in weights]
 
 
 def _differences(first: Mapping, other: Mapping, ignore: frozenset = frozenset()) -> list[str]:

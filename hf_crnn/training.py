@@ -266,7 +266,8 @@ class TrainingTimeLimitCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.started is None or time.monotonic() - self.started < self.seconds:
             return control
-        logger.warning(f"Stopping at step {state.global_step}: the {self.seconds / 60:g}-minute training limit is reached.")
+        minutes = self.seconds / 60
+        logger.warning(f"Stopping at step {state.global_step}: the {minutes:g}-minute training limit is reached.")
         control.should_training_stop = True
         control.should_evaluate = args.eval_strategy != "no"
         control.should_save = args.save_strategy != "no"

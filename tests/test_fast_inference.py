@@ -354,7 +354,8 @@ def test_cpu_has_native_bf16_reads_torch_capabilities(monkeypatch):
 
 
 def test_unknown_mode_is_a_value_error(model):
-    with pytest.raises(ValueError, match=r"`mode` must be one of \('fp32', 'bf16', 'int8', 'int8_bf16', 'onnxruntime', 'auto'\), got 'fp16'"):
+    modes = r"\('fp32', 'bf16', 'int8', 'int8_bf16', 'onnxruntime', 'auto'\)"
+    with pytest.raises(ValueError, match=rf"`mode` must be one of {modes}, got 'fp16'"):
         optimize_for_cpu(model, "fp16")
 
 
@@ -418,7 +419,9 @@ def break_int8(monkeypatch):
         built = build(model, mode, calibration_data)
         if mode in fast_inference.INT8_MODES:
             features_dtype = torch.bfloat16 if mode == "int8_bf16" else torch.float32
-            built.classifier = torch.nn.Linear(model.config.hidden_size * 2, model.config.vocab_size, dtype=features_dtype)
+            built.classifier = torch.nn.Linear(
+                model.config.hidden_size * 2, model.config.vocab_size, dtype=features_dtype
+            )
             with torch.no_grad():
                 built.classifier.weight.zero_()
                 built.classifier.bias.fill_(0.0)

@@ -94,9 +94,8 @@ def test_checkpoints_that_read_differently_are_refused(tmp_path, two_checkpoints
     with pytest.raises(ValueError, match=r"another architecture .*hidden_size"):
         average_checkpoints([first, wider])
     cased = save_checkpoint(tmp_path / "cased", seed=4)
-    CRNNProcessor(
-        CRNNImageProcessor(resize_mode="keep_aspect_ratio"), CRNNTokenizer(characters="0123456789abcdefghijklmnopqrstuvwxyZ")
-    ).save_pretrained(cased)
+    tokenizer = CRNNTokenizer(characters="0123456789abcdefghijklmnopqrstuvwxyZ")
+    CRNNProcessor(CRNNImageProcessor(resize_mode="keep_aspect_ratio"), tokenizer).save_pretrained(cased)
     with pytest.raises(ValueError, match="another vocabulary"):
         average_checkpoints([first, cased])
     with pytest.raises(ValueError, match="at least two checkpoints"):
@@ -117,3 +116,15 @@ def test_script_writes_a_loadable_checkpoint_and_refuses_a_non_empty_folder(tmp_
     with pytest.raises(ValueError, match="is not empty; pass --overwrite_output_dir"):
         average_checkpoints_script.main(args)
     average_checkpoints_script.main(args + ["--overwrite_output_dir"])
+
+
+def test_script_leaves_nothing_behind_when_saving_fails(tmp_path, two_checkpoints, monkeypatch):
+    def fail(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(CRNNProcessor, "save_pretrained", fail)  # after the model was written
+    output = tmp_path / "soup"
+    with pytest.raises(OSError, match="disk full"):
+        average_checkpoints_script.main(["--checkpoints", *map(str, two_checkpoints), "--output_dir", str(output)])
+    assert not output.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b"]  # no staging folder either
