@@ -41,6 +41,7 @@ from hf_crnn.decoding import (
     ctc_lexicon_beam_search,
     ctc_lexicon_decode,
 )
+from hf_crnn.language_model import CharNgramLanguageModel
 
 try:
     from rapidfuzz import process as rapidfuzz_process
@@ -180,10 +181,19 @@ def bench_lexicon_free(words: list[str], args, rng) -> list[tuple]:
     log_probs = peaky_log_probs(sample_targets(words, args.batch, args.frames, rng), args.frames, rng)
     greedy_seconds, _ = timed(lambda: ctc_greedy_decode(log_probs), max(args.repeats, 20))  # cheap: more repeats
     beam_seconds, _ = timed(lambda: ctc_beam_search(log_probs, beam_width=10, top_k=1), args.repeats)
-    return [
+    rows = [
         ("greedy (batched)", greedy_seconds.ms_per(args.batch), None, "target < 0.05"),
         ("beam search, width 10", beam_seconds.ms_per(args.batch), None, ""),
     ]
+    language_model = CharNgramLanguageModel(words)
+    for cutoff in (None, language_model.greedy_confidence_cutoff):
+        fused = language_model.with_fusion(greedy_confidence_cutoff=cutoff)
+        fused_seconds, results = timed(lambda: ctc_beam_search(log_probs, language_model=fused), args.repeats)
+        searched = "every image" if cutoff is None else f"images under confidence {cutoff}"
+        kept = sum(hypotheses[0].char_frames is not None for hypotheses in results)  # greedy results carry frames
+        note = f"{args.batch - kept} of {args.batch} searched" if cutoff is not None else ""
+        rows.append((f"beam 10 + char 6-gram LM, {searched}", fused_seconds.ms_per(args.batch), None, note))
+    return rows
 
 
 def bench_lexicon(name: str, words: list[str], args, rng) -> tuple[list[tuple], tuple]:

@@ -99,14 +99,17 @@ from hf_crnn.benchmark_datasets import (  # noqa: E402
     synthetic_display_name,
 )
 from hf_crnn.evaluation import (  # noqa: E402
+    CHECKPOINT_LANGUAGE_MODEL,
     DEFAULT_CHECKPOINT,
     describe_machine_load,
+    language_model_decoding,
     lexicon_free_decoding,
     load_model_and_processor,
     machine_load,
     markdown_table,
     predict,
     resolve_checkpoint,
+    resolve_language_model,
     score_predictions,
 )
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
@@ -197,7 +200,8 @@ class CRNNRecognizer(Recognizer):
     A CRNN checkpoint, lexicon-free greedy decoding, as loaded (`optimize="none"`) or through one of the CPU fast
     paths of `hf_crnn.fast_inference.optimize_for_cpu` (`"fp32"`, `"bf16"`, `"int8"`, `"int8_bf16"`, `"auto"`); the
     int8 modes and `"auto"` are calibrated on `calibration` (a `CalibrationImages`, training data) with the
-    checkpoint's own processor, in `load()` (not timed).
+    checkpoint's own processor, in `load()` (not timed). With `language_model` (`"checkpoint"` for the checkpoint's
+    own, or a path), decoding is beam search fused with that character language model instead (still lexicon-free).
     """
 
     supports_batches = True
@@ -209,12 +213,15 @@ class CRNNRecognizer(Recognizer):
         device: str = "cpu",
         optimize: str = "none",
         calibration: CalibrationImages | None = None,
+        language_model: str | None = None,
     ):
         if optimize not in OPTIMIZE_MODES:
             raise ValueError(f"The CRNN's optimize mode must be one of {OPTIMIZE_MODES}, got {optimize!r}.")
         self.model_name_or_path, self.batch_size, self.device = model_name_or_path, batch_size, device
-        self.optimize, self.calibration = optimize, calibration
+        self.optimize, self.calibration, self.language_model = optimize, calibration, language_model
         self.name = f"CRNN ({model_name_or_path})" + ("" if optimize == "none" else f", {optimize}")
+        if language_model is not None:
+            self.name += " + char LM"
         self.decoding = lexicon_free_decoding()
         self.fast_path = self.report = self.optimize_seconds = None
 
@@ -226,6 +233,11 @@ class CRNNRecognizer(Recognizer):
         if not os.path.isdir(path):
             raise RecognizerUnavailable(f"checkpoint folder {path} not found")
         self.model, self.processor = load_model_and_processor(path, self.device)
+        if self.language_model is not None:
+            try:
+                self.decoding = language_model_decoding(resolve_language_model(self.language_model, self.processor))
+            except ValueError as error:
+                raise RecognizerUnavailable(str(error)) from None
         if self.optimize != "none":
             self._optimize()
 
@@ -256,6 +268,7 @@ class CRNNRecognizer(Recognizer):
             "optimize": self.optimize,
             "fast_path": self.fast_path,
             "optimize_seconds": self.optimize_seconds,
+            "decoding": self.decoding.name,
         }
 
     def recognize(self, images):
@@ -993,6 +1006,13 @@ class CompareArguments:
             "<shared_dir>/data/real/iiit5k_train when it exists, else 'synthetic'."
         },
     )
+    language_model: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Also run each CRNN row with beam search fused with a character language model: "
+            f"'{CHECKPOINT_LANGUAGE_MODEL}' for each checkpoint's own language_model.json, or a path."
+        },
+    )
     calibration_samples: int = field(
         default=64, metadata={"help": "Calibration images for int8/auto (first N of --calibration_dir)."}
     )
@@ -1111,12 +1131,15 @@ def load_sets(
 
 def make_crnn_recognizers(args: CompareArguments, calibration_dir: str | None = None) -> list[CRNNRecognizer]:
     """One CRNN recognizer per (checkpoint, `--optimize` mode): `--model` then `--extra_models`, each in the modes'
-    order; the calibrated modes share one `CalibrationImages` of `calibration_dir`."""
+    order, each greedy and then (with `--language_model`) fused with the language model; the calibrated modes share
+    one `CalibrationImages` of `calibration_dir`."""
     calibration = CalibrationImages(calibration_dir, args.calibration_samples) if calibration_dir else None
+    language_models = [None] if args.language_model is None else [None, args.language_model]
     return [
-        CRNNRecognizer(path, args.batch_sizes[0], optimize=mode, calibration=calibration)
+        CRNNRecognizer(path, args.batch_sizes[0], optimize=mode, calibration=calibration, language_model=lm)
         for path in [args.model_name_or_path, *args.extra_models]
         for mode in args.optimize
+        for lm in language_models
     ]
 
 

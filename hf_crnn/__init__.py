@@ -14,6 +14,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_crnn import CRNNConfig
 from .image_processing_crnn import CRNNImageProcessor, load_image
+from .language_model import CharNgramLanguageModel
 from .modeling_crnn import (
     CRNNForTextRecognition,
     CRNNModel,
@@ -58,6 +59,7 @@ __all__ = [
     "CRNNTextRecognitionOutput",
     "CRNNTextRecognitionPipeline",
     "CRNNTokenizer",
+    "CharNgramLanguageModel",
     "LOWERCASE_ALPHANUMERIC",
     "export_onnx",
     "load_image",

@@ -2,6 +2,7 @@
 """The `hf-crnn` command line.
 
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
+                      [--language-model checkpoint|FILE]
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict] [--fast]
     hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
     hf-crnn export --format easyocr --model PATH --output_dir DIR [--name NAME] [--lang_list en ...] [--overwrite]
@@ -135,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--beam-width", type=_positive_int, metavar="N", help="beam search width (default: greedy decoding)"
     )
     recognize.add_argument(
+        "--language-model",
+        metavar="checkpoint|FILE",
+        help="beam search fused with a character language model: the checkpoint's own (language_model.json), or "
+        "a saved one (.json) or a word list to train one on",
+    )
+    recognize.add_argument(
         "--batch-size", type=_positive_int, default=16, metavar="N", help="images per forward pass (16)"
     )
     recognize.add_argument(
@@ -240,10 +247,17 @@ def run_recognize(args: argparse.Namespace) -> int:
             read_word_list_file(args.lexicon)
         except ValueError as error:
             raise CommandError(str(error)) from error
+    if args.language_model is not None:
+        if args.lexicon is not None:
+            raise CommandError("--language-model and --lexicon are two different decodings; pass one of them")
+        if args.language_model != "checkpoint" and not os.path.isfile(args.language_model):
+            raise CommandError(f"--language-model {args.language_model}: no such file (or 'checkpoint')")
     if args.fast and args.device == "cuda":
         raise CommandError("--fast optimizes for the CPU; it cannot be combined with --device cuda")
     with _transformers_progress_bars(enabled=sys.stderr.isatty()):
         recognizer = load_recognizer(args.model, "cpu" if args.fast else args.device)
+    if args.language_model == "checkpoint" and getattr(recognizer.processor, "language_model", None) is None:
+        raise CommandError(f"--language-model checkpoint: {args.model} ships no language_model.json")
     if args.fast:
         optimize_recognizer(recognizer, paths)
     # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
@@ -252,6 +266,8 @@ def run_recognize(args: argparse.Namespace) -> int:
         decoding_options["lexicon"] = args.lexicon
     if args.beam_width is not None:
         decoding_options["beam_width"] = args.beam_width
+    if args.language_model is not None:
+        decoding_options["language_model"] = True if args.language_model == "checkpoint" else args.language_model
 
     show_progress = sys.stderr.isatty() and len(paths) >= PROGRESS_BAR_MIN_IMAGES
     failures = 0

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .file_utils import read_word_list_file
+from .language_model import CharNgramLanguageModel
 
 try:  # Optional: ~10x faster edit distances for large lexicons. Inside `try` so remote-code import checks skip it.
     from rapidfuzz import process as _rapidfuzz_process
@@ -673,6 +674,8 @@ def _prefix_beam_search(
     max_chars_per_frame: int | None,
     trie: _Trie | None = None,
     oov_penalty: float | None = None,
+    language_model: CharNgramLanguageModel | None = None,
+    token_characters: Sequence[str] | None = None,
 ) -> dict[tuple[int, ...], list]:
     """
     CTC prefix beam search over one image's valid frames `(T, V)`, in log space.
@@ -680,10 +683,13 @@ def _prefix_beam_search(
     Each prefix keeps the log-probability of the frames so far ending in a blank and in its last character, so
     that paths collapsing to the same prefix are summed (unlike a beam over raw paths). With a `trie`, a prefix
     may only grow along the trie; with an `oov_penalty` too, it may leave the trie, and is then ranked
-    `oov_penalty` per character lower.
+    `oov_penalty` per character lower. With a `language_model` (and `token_characters`, its
+    `token_characters(vocab)`), prefixes are ranked by their CTC score plus the model's weighted score and length
+    bonus (shallow fusion).
 
     Returns:
-        The final beam: prefix -> `[log p ending in blank, log p ending in a character, trie node]`.
+        The final beam: prefix -> `[log p ending in blank, log p ending in a character, trie node, language model
+        state, language model bonus]` (the last two `None` and 0 without a language model).
     """
     rows = log_probs.tolist()  # Python floats: indexing numpy scalars in the inner loop is ~5x slower
     candidates = _frame_label_candidates(log_probs, blank_id, min_char_prob, max_chars_per_frame)
@@ -691,19 +697,27 @@ def _prefix_beam_search(
     allow_oov = oov_penalty is not None
 
     def rank(item) -> float:
-        prefix, (blank_score, char_score, node) = item
-        total = _log_add(blank_score, char_score)
+        prefix, (blank_score, char_score, node, _, lm_bonus) = item
+        total = _log_add(blank_score, char_score) + lm_bonus
         return total - oov_penalty * len(prefix) if node == _OUT_OF_LEXICON else total
 
-    beam: dict[tuple[int, ...], list] = {(): [0.0, _NEG_INF, 0]}
+    def language_model_step(lm_state, lm_bonus: float, label: int):
+        character = token_characters[label]
+        if not character:  # punctuation and the like: not scored
+            return lm_state, lm_bonus
+        step = language_model.weight * language_model.log_prob(lm_state, character) + language_model.length_bonus
+        return language_model.next_state(lm_state, character), lm_bonus + step
+
+    initial_lm_state = language_model.initial_state if language_model is not None else None
+    beam: dict[tuple[int, ...], list] = {(): [0.0, _NEG_INF, 0, initial_lm_state, 0.0]}
     for row, labels in zip(rows, candidates):
         blank_log_prob = row[blank_id]
         extended: dict[tuple[int, ...], list] = {}
-        for prefix, (blank_score, char_score, node) in beam.items():
+        for prefix, (blank_score, char_score, node, lm_state, lm_bonus) in beam.items():
             total = _log_add(blank_score, char_score)
             entry = extended.get(prefix)
             if entry is None:
-                entry = extended[prefix] = [_NEG_INF, _NEG_INF, node]
+                entry = extended[prefix] = [_NEG_INF, _NEG_INF, node, lm_state, lm_bonus]
             entry[0] = _log_add(entry[0], total + blank_log_prob)
             last = prefix[-1] if prefix else -1
             if last >= 0:
@@ -724,7 +738,10 @@ def _prefix_beam_search(
                 grown = prefix + (label,)
                 entry = extended.get(grown)
                 if entry is None:
-                    extended[grown] = [_NEG_INF, score, child]
+                    grown_lm = (lm_state, lm_bonus) if language_model is None else language_model_step(
+                        lm_state, lm_bonus, label
+                    )
+                    extended[grown] = [_NEG_INF, score, child, *grown_lm]
                 else:
                     entry[1] = _log_add(entry[1], score)
         beam = (
@@ -753,9 +770,12 @@ def ctc_beam_search(
     min_char_prob: float = 1e-3,
     max_chars_per_frame: int | None = None,
     return_char_frames: bool = False,
+    language_model: CharNgramLanguageModel | None = None,
+    vocab: Sequence[str] | Mapping[str, int] | None = None,
 ) -> list[list[CTCHypothesis]]:
     """
-    CTC prefix beam search (Graves 2012; Hannun et al. 2014), lexicon-free.
+    CTC prefix beam search (Graves 2012; Hannun et al. 2014), lexicon-free, optionally fused with a character
+    language model.
 
     Args:
         log_probs (`torch.Tensor` of shape `(B, T, V)`): Log-softmaxed frame scores.
@@ -767,20 +787,59 @@ def ctc_beam_search(
             prefix (speed: a trained model leaves one or two per frame). 0 disables the cutoff.
         max_chars_per_frame (`int`, *optional*): Per frame, at most this many characters extend a prefix.
         return_char_frames (`bool`, defaults to False): Fill `char_frames` / `char_scores` by forced alignment.
+        language_model ([`~hf_crnn.language_model.CharNgramLanguageModel`], *optional*): Ranks prefixes by
+            `log p(ids | frames) + weight * log p_lm(text) + length_bonus * (scored characters)`, the end of the
+            word included in `p_lm` (shallow fusion). With `top_k=1`, images whose greedy reading is at least
+            `language_model.greedy_confidence_cutoff` confident keep that reading without a search.
+        vocab (*optional*): id -> token sequence or token -> id mapping; needed with a `language_model` (default
+            [`DEFAULT_VOCAB`]).
 
     Returns:
-        `list[list[CTCHypothesis]]`: per image up to `top_k` hypotheses, best first, with `ids` and `score`
-        (log-prob summed over the paths the beam kept; the exact `log p(ids | frames)` when the beam and the
-        cutoffs pruned nothing).
+        `list[list[CTCHypothesis]]`: per image up to `top_k` hypotheses, best first (by the fused rank with a
+        language model), with `ids` and `score` (log-prob summed over the paths the beam kept; the exact
+        `log p(ids | frames)` when the beam and the cutoffs pruned nothing; never including the language model).
     """
     log_probs, lengths, blank_id = _prepare_inputs(log_probs, lengths, blank_id)
     beam_width, top_k = _check_beam_options(beam_width, top_k, min_char_prob, max_chars_per_frame)
+    token_characters = None
+    if language_model is not None:
+        if not isinstance(language_model, CharNgramLanguageModel):
+            raise ValueError(
+                f"`language_model` must be a CharNgramLanguageModel, got {type(language_model).__name__}."
+            )
+        id_to_token = _normalise_vocab(DEFAULT_VOCAB if vocab is None else vocab)
+        if len(id_to_token) != log_probs.shape[-1]:
+            raise ValueError(f"`vocab` has {len(id_to_token)} tokens but `log_probs` has V={log_probs.shape[-1]}.")
+        token_characters = language_model.token_characters(id_to_token)
+    # A sure greedy reading is kept without a search (the language model's cutoff; see CharNgramLanguageModel).
+    kept_greedy = {}
+    if language_model is not None and language_model.greedy_confidence_cutoff is not None and top_k == 1:
+        cutoff = language_model.greedy_confidence_cutoff
+        greedy = _greedy_decode(log_probs, lengths, blank_id)
+        kept_greedy = {image: hypothesis for image, hypothesis in enumerate(greedy) if hypothesis.confidence >= cutoff}
     frames_np = log_probs.numpy().astype(np.float64)
     results = []
     for image, length in enumerate(lengths.tolist()):
-        beam = _prefix_beam_search(frames_np[image, :length], blank_id, beam_width, min_char_prob, max_chars_per_frame)
-        ranked = sorted(((_log_add(b, c), prefix) for prefix, (b, c, _) in beam.items()), key=lambda x: -x[0])
-        results.append([CTCHypothesis(list(prefix), score) for score, prefix in ranked[:top_k]])
+        if image in kept_greedy:
+            results.append([kept_greedy[image]])
+            continue
+        beam = _prefix_beam_search(
+            frames_np[image, :length],
+            blank_id,
+            beam_width,
+            min_char_prob,
+            max_chars_per_frame,
+            language_model=language_model,
+            token_characters=token_characters,
+        )
+        ranked = []  # (rank, log p, prefix)
+        for prefix, (blank_score, char_score, _, lm_state, lm_bonus) in beam.items():
+            score = _log_add(blank_score, char_score)
+            if language_model is not None:
+                lm_bonus += language_model.weight * language_model.end_log_prob(lm_state)
+            ranked.append((score + lm_bonus, score, prefix))
+        ranked.sort(key=lambda entry: -entry[0])
+        results.append([CTCHypothesis(list(prefix), score) for _, score, prefix in ranked[:top_k]])
     if return_char_frames:
         _attach_alignments(results, log_probs, lengths, blank_id)
     return results
@@ -1463,7 +1522,7 @@ def ctc_lexicon_beam_search(
             frames_np[image, :length], blank_id, beam_width, min_char_prob, max_chars_per_frame, trie, oov_penalty
         )
         ranked = []  # (rank score, log p, prefix, lexicon index or None)
-        for prefix, (blank_score, char_score, node) in beam.items():
+        for prefix, (blank_score, char_score, node, _, _) in beam.items():
             score = _log_add(blank_score, char_score)
             word = trie.word[node] if node != _OUT_OF_LEXICON else -1
             if word >= 0:
@@ -1518,6 +1577,7 @@ def ctc_decode(
     max_chars_per_frame: int | None = None,
     lowercase: bool | None = None,
     return_char_frames: bool = False,
+    language_model: CharNgramLanguageModel | None = None,
 ) -> list[CTCDecoding]:
     """
     Decodes a batch with any method; what `processor.batch_decode` and the pipeline call.
@@ -1528,6 +1588,7 @@ def ctc_decode(
     |---------|----------------|--------|
     | no      | no             | `"greedy"`: best path |
     | no      | yes            | `"beam"`: prefix beam search ([`ctc_beam_search`]) |
+    | no, but a `language_model` | any | `"beam"`, fused with the language model |
     | yes     | no             | `"lexicon"`: the paper's exact lexicon search ([`ctc_lexicon_decode`]) |
     | yes     | yes            | `"lexicon_beam"`: trie-constrained beam search ([`ctc_lexicon_beam_search`]) |
 
@@ -1544,16 +1605,19 @@ def ctc_decode(
         oov_penalty: See [`ctc_lexicon_beam_search`].
         min_char_prob, max_chars_per_frame: Per-frame pruning of the beam methods, see [`ctc_beam_search`].
         return_char_frames (`bool`, defaults to False): Fill `char_frames` / `char_scores` (greedy always does).
+        language_model (*optional*): A character language model for `"beam"`, see [`ctc_beam_search`].
 
     Returns:
         `list[CTCDecoding]`, one per image: `.text`, `.score`, `.confidence`, `.char_frames`, `.char_scores`,
         `.nbest`, `.lexicon_fallback`.
     """
     if method is None:
-        beam = beam_width is not None and beam_width > 1
+        beam = (beam_width is not None and beam_width > 1) or (language_model is not None and lexicon is None)
         method = ("lexicon_beam" if beam else "lexicon") if lexicon is not None else ("beam" if beam else "greedy")
     if method not in DECODING_METHODS:
         raise ValueError(f"`method` must be one of {DECODING_METHODS}, got {method!r}.")
+    if language_model is not None and method != "beam":
+        raise ValueError(f"A `language_model` is used by method='beam' only, not {method!r}.")
     if lexicon is not None and method in ("greedy", "beam"):
         raise ValueError(
             f"A `lexicon` was given but method={method!r} does not use one; use 'lexicon' or 'lexicon_beam'."
@@ -1600,6 +1664,8 @@ def ctc_decode(
                 min_char_prob=min_char_prob,
                 max_chars_per_frame=max_chars_per_frame,
                 return_char_frames=return_char_frames,
+                language_model=language_model,
+                vocab=vocab,
             )
         if vocab is not None:
             id_to_token = _normalise_vocab(vocab)

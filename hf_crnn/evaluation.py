@@ -69,6 +69,7 @@ from .benchmark_datasets import (
     synthetic_display_name,
 )
 from .decoding import Lexicon, load_lexicon
+from .language_model import LANGUAGE_MODEL_FILE, load_language_model
 from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GLOBAL_LEXICON = "/usr/share/dict/words"
 NO_LEXICON = "none"
 PER_IMAGE_LEXICON = "per-image lexicon"
+CHECKPOINT_LANGUAGE_MODEL = "checkpoint"  # --language_model value: the checkpoint's own language_model.json
+DEFAULT_BEAM_WIDTH = 10
 CONFIDENCE_THRESHOLDS = tuple(round(step / 20, 2) for step in range(20))  # 0.00, 0.05, ..., 0.95
 REJECTION_RATES = tuple(round(step / 10, 1) for step in range(10))  # 0.0, 0.1, ..., 0.9 of the images rejected
 CALIBRATION_BINS = 10
@@ -129,6 +132,14 @@ class EvaluationArguments:
         metadata={"help": f"Word lists (one word per line) used for every image; '{NO_LEXICON}' for none."},
     )
     beam_width: int | None = field(default=None, metadata={"help": "Lexicon-free beam search (default: greedy)."})
+    language_model: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Add a lexicon-free row decoded by beam search fused with a character language model: "
+            f"'{CHECKPOINT_LANGUAGE_MODEL}' for the checkpoint's own ({LANGUAGE_MODEL_FILE}), or a path (a saved "
+            "language model .json, or a word list to train one on)."
+        },
+    )
     lexicon_delta: int = field(default=3, metadata={"help": "Edit-distance radius of the large-lexicon search."})
     batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, or auto (cuda when available)."})
@@ -185,6 +196,26 @@ def lexicon_free_decoding(beam_width: int | None = None) -> Decoding:
     if beam_width is None or beam_width == 1:
         return Decoding("lexicon-free (greedy)", {"method": "greedy"})
     return Decoding(f"lexicon-free (beam {beam_width})", {"method": "beam", "beam_width": beam_width})
+
+
+def language_model_decoding(language_model, beam_width: int | None = None) -> Decoding:
+    """Prefix beam search (`beam_width`, default 10) fused with a character language model; no lexicon."""
+    beam_width = beam_width or DEFAULT_BEAM_WIDTH
+    return Decoding(
+        f"lexicon-free (beam {beam_width} + char LM)",
+        {"method": "beam", "beam_width": beam_width, "language_model": language_model},
+    )
+
+
+def resolve_language_model(name: str, processor):
+    """`--language_model`: the checkpoint's own for `"checkpoint"`, else the file at that path."""
+    if name == CHECKPOINT_LANGUAGE_MODEL:
+        if processor.language_model is None:
+            raise ValueError(f"--language_model {name}: the checkpoint ships no {LANGUAGE_MODEL_FILE}.")
+        return processor.language_model
+    if not os.path.isfile(name):
+        raise ValueError(f"--language_model {name}: no such file (or '{CHECKPOINT_LANGUAGE_MODEL}').")
+    return load_language_model(name)
 
 
 def per_image_lexicon_decoding(delta: int = 3) -> Decoding:
@@ -893,9 +924,11 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
     model_path = resolve_checkpoint(args.model_name_or_path)
     model, processor = load_model_and_processor(model_path, args.device, args.trust_remote_code)
     global_decodings, notes = global_lexicon_decodings(args.global_lexicons, processor, args.lexicon_delta)
-    decodings = [
-        lexicon_free_decoding(args.beam_width), per_image_lexicon_decoding(args.lexicon_delta), *global_decodings
-    ]
+    decodings = [lexicon_free_decoding(args.beam_width)]
+    if args.language_model is not None:
+        language_model = resolve_language_model(args.language_model, processor)
+        decodings.append(language_model_decoding(language_model, args.beam_width))
+    decodings += [per_image_lexicon_decoding(args.lexicon_delta), *global_decodings]
     reports = []
     for source in expand_sources(args.datasets):
         dataset = load_evaluation_dataset(
@@ -979,6 +1012,7 @@ __all__ = [
     "accuracy_by_length",
     "accuracy_by_rejection",
     "build_report",
+    "language_model_decoding",
     "describe_machine_load",
     "evaluate",
     "evaluate_dataset",

@@ -131,7 +131,7 @@ def create_model_card(
         _overview_section(),
         _architecture_section(config, num_parameters, processor),
         _training_section(training),
-        _usage_section(repo_id or DEFAULT_REPO_PLACEHOLDER),
+        _usage_section(repo_id or DEFAULT_REPO_PLACEHOLDER, _ships_language_model(processor)),
         _evaluation_section(results),
         _citation_section(),
     ]
@@ -265,7 +265,16 @@ def _training_section(training: str | Mapping[str, Any] | None) -> str | None:
     return f"## Training\n\n{details}"
 
 
-def _usage_section(repo: str) -> str:
+def _ships_language_model(processor) -> bool:
+    return getattr(processor, "language_model", None) is not None
+
+
+def _usage_section(repo: str, language_model: bool = False) -> str:
+    fused = (
+        '\nrecognizer("word.png", language_model=True)  # beam search with the shipped character language model'
+        if language_model
+        else ""
+    )
     return f"""## How to use
 
 With only `transformers` installed, the checkpoint's own code is used (`trust_remote_code=True`):
@@ -275,7 +284,7 @@ from transformers import pipeline
 
 recognizer = pipeline("image-to-text", model="{repo}", trust_remote_code=True)
 recognizer("word.png")
-# [{{'generated_text': '...', 'confidence': ..., 'log_likelihood': ..., 'score': ...}}]
+# [{{'generated_text': '...', 'confidence': ..., 'log_likelihood': ..., 'score': ...}}]{fused}
 ```
 
 With the `hf_crnn` package installed, the `text-recognition` task runs the installed code instead:

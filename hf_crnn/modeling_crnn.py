@@ -35,6 +35,7 @@ _CHECKPOINT_CODE_FILES = (
     "tokenization_crnn.py",
     "processing_crnn.py",
     "decoding.py",
+    "language_model.py",
 )
 _INPLACE_ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "relu6": lambda: nn.ReLU6(inplace=True)}
 

@@ -173,7 +173,9 @@ class CRNNTextRecognitionPipeline(Pipeline):
             `top_k=k` each image gets its k best hypotheses, best first. `lexicon` may hold one lexicon per image
             (a list of word lists, as many as the images); each follows its image through sorting and batching.
             A lexicon result also carries `lexicon_fallback` (no lexicon word was close enough). The processor's
-            default lexicon, if it has one, applies when no `lexicon` is given.
+            default lexicon, if it has one, applies when no `lexicon` is given. `language_model=True` decodes by
+            beam search fused with the checkpoint's character language model (`language_model.json`; a path or a
+            `CharNgramLanguageModel` also works); see `hf_crnn.language_model`.
     """
 
     _load_processor = True

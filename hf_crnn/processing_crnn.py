@@ -13,6 +13,7 @@ from transformers.utils import cached_file
 
 from .decoding import Lexicon, ctc_decode, load_lexicon, read_word_list
 from .file_utils import PROCESSOR_FILES, check_local_checkpoint, pop_hub_kwargs, staged_directory
+from .language_model import LANGUAGE_MODEL_FILE, CharNgramLanguageModel, load_language_model
 
 LEXICON_FILE = "lexicon.txt"
 # Options of `decoding.ctc_decode` that `batch_decode` passes through as they are.
@@ -66,14 +67,34 @@ class CRNNProcessor(ProcessorMixin):
         tokenizer ([`CRNNTokenizer`]): Encodes labels and maps ids back to characters.
         lexicon (`list[str]` or path, *optional*): A default lexicon, used by `batch_decode` (and so the pipeline)
             when a call names none. Saved beside the processor as `lexicon.txt`, so a checkpoint can ship it.
+        language_model ([`~hf_crnn.language_model.CharNgramLanguageModel`] or path, *optional*): The character
+            language model that `batch_decode(..., language_model=True)` fuses into beam search. Saved beside the
+            processor as `language_model.json`, so a checkpoint can ship it.
     """
 
-    def __init__(self, image_processor=None, tokenizer=None, lexicon=None, **kwargs):
+    def __init__(self, image_processor=None, tokenizer=None, lexicon=None, language_model=None, **kwargs):
         if isinstance(lexicon, (str, os.PathLike)):
             lexicon = read_word_list(lexicon)
         self.lexicon = list(lexicon) if lexicon is not None else None
         self._prepared_lexicon = None
+        self.language_model = language_model
         super().__init__(image_processor, tokenizer, **kwargs)
+
+    @property
+    def language_model(self) -> CharNgramLanguageModel | None:
+        """The processor's character language model (read from its file on first access), or `None`."""
+        if isinstance(self._language_model, (str, os.PathLike)):
+            self._language_model = load_language_model(self._language_model)
+        return self._language_model
+
+    @language_model.setter
+    def language_model(self, language_model):
+        if language_model is not None and not isinstance(language_model, (CharNgramLanguageModel, str, os.PathLike)):
+            raise ValueError(
+                f"`language_model` must be a CharNgramLanguageModel or a path, got {type(language_model).__name__}."
+            )
+        # A path is read on first use: building the model takes seconds, and most callers decode greedily.
+        self._language_model = language_model
 
     def __call__(self, images=None, text=None, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
         """
@@ -154,6 +175,9 @@ class CRNNProcessor(ProcessorMixin):
                 emitted at and its highest frame probability.
             **decoding_options: `method`, `beam_width`, `delta`, `exhaustive_max_words`, `fallback`,
                 `oov_penalty`, `min_char_prob`, `max_chars_per_frame`, `lowercase`; see `hf_crnn.decoding.ctc_decode`.
+                And `language_model`: `True` for the processor's own (a shipped `language_model.json`), a
+                [`~hf_crnn.language_model.CharNgramLanguageModel`], or a path (a saved model or a word list): beam
+                search fused with it (the default lexicon is then not applied).
 
         Returns:
             `list[str]`, or with `output_scores`, `output_char_offsets` or `top_k > 1` a list of dicts with `text`,
@@ -172,7 +196,10 @@ class CRNNProcessor(ProcessorMixin):
             logits = logits["logits"]
         log_probs = _to_log_probs(logits)
         lengths = _to_lengths(frame_lengths, log_probs.shape[0], log_probs.shape[1])
-        if lexicon is None and decoding_options.get("method") not in ("greedy", "beam"):
+        language_model = self._resolve_language_model(decoding_options.pop("language_model", None))
+        if language_model is not None:
+            decoding_options["language_model"] = language_model
+        elif lexicon is None and decoding_options.get("method") not in ("greedy", "beam"):
             lexicon = self.default_lexicon()
         with_scores = output_scores or output_char_offsets or top_k > 1
         decodings = ctc_decode(
@@ -212,6 +239,7 @@ class CRNNProcessor(ProcessorMixin):
     def to_dict(self):
         output = super().to_dict()
         output.pop("lexicon", None)  # saved as lexicon.txt, not inlined in the JSON
+        output.pop("language_model", None)  # saved as language_model.json
         return output
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
@@ -222,6 +250,8 @@ class CRNNProcessor(ProcessorMixin):
             if self.lexicon is not None:
                 with open(os.path.join(staging, LEXICON_FILE), "w", encoding="utf-8") as handle:
                     handle.writelines(f"{word}\n" for word in self.lexicon)
+            if self.language_model is not None:
+                self.language_model.save(os.path.join(staging, LANGUAGE_MODEL_FILE))
         if push_to_hub:
             repo_id = hub_kwargs.pop("repo_id", os.path.basename(os.path.abspath(save_directory)))
             self.push_to_hub(repo_id, **hub_kwargs)
@@ -232,20 +262,37 @@ class CRNNProcessor(ProcessorMixin):
         # The tokenizer checks its own files again when it loads, but ProcessorMixin parses tokenizer_config.json
         # itself before that, so they are checked here too.
         check_local_checkpoint(pretrained_model_name_or_path, PROCESSOR_FILES, subfolder=kwargs.get("subfolder") or "")
-        if "lexicon" not in kwargs:
-            download_kwargs = ("cache_dir", "force_download", "local_files_only", "token", "revision")
-            kwargs["lexicon"] = cached_file(
-                pretrained_model_name_or_path,
-                LEXICON_FILE,
-                _raise_exceptions_for_missing_entries=False,
-                _raise_exceptions_for_connection_errors=False,
-                **{key: kwargs[key] for key in download_kwargs if key in kwargs},
-            )
+        download_kwargs = ("cache_dir", "force_download", "local_files_only", "token", "revision")
+        for name, file_name in (("lexicon", LEXICON_FILE), ("language_model", LANGUAGE_MODEL_FILE)):
+            if name not in kwargs:
+                kwargs[name] = cached_file(
+                    pretrained_model_name_or_path,
+                    file_name,
+                    _raise_exceptions_for_missing_entries=False,
+                    _raise_exceptions_for_connection_errors=False,
+                    subfolder=kwargs.get("subfolder") or "",
+                    **{key: kwargs[key] for key in download_kwargs if key in kwargs},
+                )
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    def _resolve_language_model(self, language_model) -> CharNgramLanguageModel | None:
+        """`batch_decode`'s `language_model` option: True means the processor's own, a path is loaded (and cached)."""
+        if language_model is None or language_model is False:
+            return None
+        if language_model is True:
+            if self.language_model is None:
+                raise ValueError(
+                    "language_model=True asks for the processor's language model, but it has none (a checkpoint "
+                    f"ships one as {LANGUAGE_MODEL_FILE}); pass a CharNgramLanguageModel or a word-list path."
+                )
+            return self.language_model
+        if isinstance(language_model, (str, os.PathLike)):
+            return load_language_model(language_model)
+        return language_model  # ctc_decode checks its type
 
     @property
     def model_input_names(self):
         return self.image_processor.model_input_names
 
 
-__all__ = ["CRNNProcessor", "LEXICON_FILE"]
+__all__ = ["CRNNProcessor", "LANGUAGE_MODEL_FILE", "LEXICON_FILE"]

@@ -126,7 +126,7 @@ def test_usage_errors(capsys, tmp_path, checkpoint_dir):
     assert exit_info.value.code == 2
 
 
-def test_lexicon_and_beam_search_reach_the_decoder(capsys, image_folder, checkpoint_dir, tmp_path):
+def test_lexicon_beam_search_and_language_model_reach_the_decoder(capsys, image_folder, checkpoint_dir, tmp_path):
     lexicon = tmp_path / "words.txt"
     lexicon.write_text("crnn\n")
     images = good_images(image_folder)
@@ -135,10 +135,18 @@ def test_lexicon_and_beam_search_reach_the_decoder(capsys, image_folder, checkpo
     )
     assert code == 0 and [row["text"] for row in json.loads(out)] == ["crnn"] * 3  # a one-word lexicon
 
-    code, out, _ = run_cli(
-        capsys, "recognize", *images, "--model", checkpoint_dir, "--beam-width", "4", "--format", "json"
+    for decoding in (["--beam-width", "4"], ["--language-model", lexicon]):  # a word list trains a language model
+        code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *decoding, "--format", "json")
+        assert code == 0 and all(isinstance(row["text"], str) for row in json.loads(out))
+
+    code, _, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--language-model", "checkpoint")
+    assert code == 2 and "ships no language_model.json" in err  # the tiny checkpoint has none
+    code, _, err = run_cli(
+        capsys, "recognize", *images, "--model", checkpoint_dir, "--language-model", lexicon, "--lexicon", lexicon
     )
-    assert code == 0 and all(isinstance(row["text"], str) for row in json.loads(out))
+    assert code == 2 and "two different decodings" in err
+    code, _, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--language-model", "nope.txt")
+    assert code == 2 and "no such file" in err
 
 
 @pytest.mark.parametrize(

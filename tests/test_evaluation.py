@@ -234,6 +234,29 @@ def test_main_end_to_end(tmp_path, checkpoint_dir, capsys):
     assert set(results["machine_load"]["start"]) == {"load_average_1min", "cpu_count"}
 
 
+def test_language_model_row(tmp_path, checkpoint_dir, capsys):
+    crops = tmp_path / "crops"
+    words = ["hello", "world"]
+    _write_crops(crops, words, [f'word_{i}.png, "{w}"\n' for i, w in enumerate(words, start=1)])
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\n")
+    common = ["--model_name_or_path", str(checkpoint_dir), "--datasets", str(crops), "--global_lexicons", "none",
+              "--num_threads", "1"]
+    threads = torch.get_num_threads()
+    try:
+        code = evaluation.main([*common, "--language_model", str(word_list), "--output_dir", str(tmp_path / "out")])
+        assert code == 0
+        rows = json.loads((tmp_path / "out" / "results.json").read_text())["datasets"][0]["rows"]
+        assert [row["decoding"] for row in rows] == ["lexicon-free (greedy)", "lexicon-free (beam 10 + char LM)"]
+        # The checkpoint ships no language model: asking for it is a clear error, not a missing row.
+        code = evaluation.main([*common, "--language_model", "checkpoint", "--output_dir", str(tmp_path / "o2")])
+        assert code == 2 and "ships no language_model.json" in capsys.readouterr().err
+        code = evaluation.main([*common, "--language_model", str(tmp_path / "no.txt"), "--output_dir", "o3"])
+        assert code == 2 and "no such file" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_default_checkpoint(tmp_path, monkeypatch, checkpoint_dir, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(evaluation, "REPO_ROOT", tmp_path / "repo")

@@ -23,7 +23,7 @@ from conftest import render_word, tiny_config
 from hub_server import DEFAULT_USER, HubServer
 from transformers import pipeline
 
-from hf_crnn import CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer
+from hf_crnn import CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer, CharNgramLanguageModel
 from hf_crnn.hub import check_self_contained, push_checkpoint_to_hub, save_checkpoint
 from hf_crnn.model_card import CITATION_BIBTEX, create_model_card, write_model_card
 
@@ -345,6 +345,10 @@ def test_model_card_body(tmp_path, model, processor):
     assert "| IIIT5K | test | 0.25 | 0.5 |" in readme
     assert "| SVT | test | 0.125 | – |" in readme
     assert CITATION_BIBTEX in readme and "1507.05717" in readme
+    assert "language_model=True" not in readme  # this processor ships no language model
+    processor.language_model = CharNgramLanguageModel(["hello"])
+    readme = write_model_card(tmp_path / "with-lm", model, processor, repo_id="me/crnn").read_text()
+    assert 'recognizer("word.png", language_model=True)' in readme
 
 
 def test_model_card_evaluation_table_has_no_empty_split_column(tmp_path, model, processor):

