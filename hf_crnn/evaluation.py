@@ -1001,6 +1001,7 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "CHECKPOINT_LANGUAGE_MODEL",
     "CONFIDENCE_THRESHOLDS",
     "DEFAULT_CHECKPOINT",
     "DEFAULT_GLOBAL_LEXICON",
@@ -1012,12 +1013,12 @@ __all__ = [
     "accuracy_by_length",
     "accuracy_by_rejection",
     "build_report",
-    "language_model_decoding",
     "describe_machine_load",
     "evaluate",
     "evaluate_dataset",
     "expected_calibration_error",
     "global_lexicon_decodings",
+    "language_model_decoding",
     "lexicon_free_decoding",
     "load_model_and_processor",
     "machine_load",
@@ -1025,9 +1026,10 @@ __all__ = [
     "markdown_table",
     "per_image_lexicon_decoding",
     "plot_accuracy",
-    "rejection_markdown",
     "predict",
+    "rejection_markdown",
     "resolve_checkpoint",
+    "resolve_language_model",
     "results_markdown",
     "sample_records",
     "score_predictions",
