@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .file_utils import read_word_list_file
-from .language_model import CharNgramLanguageModel
+from .language_model import WORD_BOUNDARY, CharNgramLanguageModel
 
 try:  # Optional: ~10x faster edit distances for large lexicons. Inside `try` so remote-code import checks skip it.
     from rapidfuzz import process as _rapidfuzz_process
@@ -705,8 +705,10 @@ def _prefix_beam_search(
         character = token_characters[label]
         if not character:  # punctuation and the like: not scored
             return lm_state, lm_bonus
-        step = language_model.weight * language_model.log_prob(lm_state, character) + language_model.length_bonus
-        return language_model.next_state(lm_state, character), lm_bonus + step
+        lm_state, log_prob = language_model.step(lm_state, character)
+        # The bonus offsets the cost of each scored character; a word boundary gets none.
+        bonus = language_model.length_bonus if character != WORD_BOUNDARY else 0.0
+        return lm_state, lm_bonus + language_model.weight * log_prob + bonus
 
     initial_lm_state = language_model.initial_state if language_model is not None else None
     beam: dict[tuple[int, ...], list] = {(): [0.0, _NEG_INF, 0, initial_lm_state, 0.0]}

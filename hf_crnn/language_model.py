@@ -14,7 +14,7 @@ During the beam search a prefix's rank is `log p_ctc(prefix | frames) + weight *
 (characters the model scores)`; the bonus offsets the per-character cost of the language model, which would
 otherwise favour dropping characters. Scoring is case-insensitive and only looks at the model's alphabet (the
 characters of its training words after `normalize_character`); other characters (punctuation) pass through
-unscored.
+unscored, and a space ends one word and starts the next, so a text line is scored word by word.
 
 The probabilities are Witten-Bell interpolated n-gram estimates over the distinct words, each wrapped in a start and
 an end symbol, so `p("$" | "...ing")` (the word ends) is modelled as well as every character.
@@ -45,6 +45,7 @@ DEFAULT_LENGTH_BONUS = 1.0
 # beam on a third of the images and read as many words (267 and 248 of 324, against 265 and 245 searching all).
 DEFAULT_GREEDY_CONFIDENCE_CUTOFF = 0.9
 _START, _END = "^", "$"  # never model characters: `normalize_character` keeps letters and digits only
+WORD_BOUNDARY = " "  # a space token: one word ends, the next begins (text lines hold several words)
 _FUSION_SETTINGS = ("weight", "length_bonus", "greedy_confidence_cutoff")
 # Cached (context, character) log-probabilities; a word-like context recurs, and 1M entries take ~150 MB at most.
 _CACHE_LIMIT = 1_000_000
@@ -182,19 +183,32 @@ class CharNgramLanguageModel:
         """Natural-log probability that the word ends after `state`."""
         return self.log_prob(state, _END)
 
+    def step(self, state: str, character: str) -> tuple[str, float]:
+        """`(next state, natural-log probability)` of `character` after `state`: a normalised character, or
+        `WORD_BOUNDARY` (a space between words: the word ends, and the next starts from `initial_state`)."""
+        if character == WORD_BOUNDARY:
+            return self.initial_state, self.end_log_prob(state)
+        return self.next_state(state, character), self.log_prob(state, character)
+
     def score(self, text: str) -> float:
-        """Natural-log probability of a whole word (unscored characters skipped), its end included."""
+        """Natural-log probability of a text (unscored characters skipped; each space ends a word), its end
+        included: what the beam search adds up for it."""
         state, total = self.initial_state, 0.0
-        for character in filter(None, map(normalize_character, text)):
-            total += self.log_prob(state, character)
-            state = self.next_state(state, character)
+        for character in self.token_characters(text):
+            if character:
+                state, log_prob = self.step(state, character)
+                total += log_prob
         return total + self.end_log_prob(state)
 
     def token_characters(self, vocab: Sequence[str]) -> list[str]:
-        """Per vocabulary id, the character the model scores for it, or "" for tokens it passes over (blank,
-        punctuation, characters none of its words use)."""
+        """Per vocabulary id (or per character of a string), what the model scores for it: its normalised
+        character, `WORD_BOUNDARY` for a space, or "" for tokens it passes over (blank, punctuation, characters
+        none of its words use)."""
         characters = []
         for token in vocab:
+            if token == WORD_BOUNDARY:
+                characters.append(WORD_BOUNDARY)
+                continue
             character = normalize_character(token) if len(token) == 1 else ""
             characters.append(character if character in self.alphabet else "")
         return characters
@@ -280,6 +294,7 @@ def load_language_model(path: str | os.PathLike) -> CharNgramLanguageModel:
 
 __all__ = [
     "LANGUAGE_MODEL_FILE",
+    "WORD_BOUNDARY",
     "CharNgramLanguageModel",
     "load_language_model",
     "normalize_character",

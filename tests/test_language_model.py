@@ -121,8 +121,12 @@ def test_clear_evidence_outweighs_the_language_model(language_model):
     assert ctc_decode(log_probs, vocab=DEFAULT_VOCAB, language_model=language_model)[0].text == "qxz9"
 
 
+LINE_VOCAB = ("<blank>", "a", "b", " ", "d")  # with a space: two-word texts are scored word by word
+
+
+@pytest.mark.parametrize("vocab", [VOCAB, LINE_VOCAB], ids=["word", "line"])
 @pytest.mark.parametrize("seed", range(6))
-def test_wide_fused_beam_finds_the_brute_force_best(seed):
+def test_wide_fused_beam_finds_the_brute_force_best(seed, vocab):
     language_model = CharNgramLanguageModel(
         ["abba", "cab", "dad", "bad"], order=3, weight=0.8, length_bonus=0.5, greedy_confidence_cutoff=None
     )
@@ -130,16 +134,23 @@ def test_wide_fused_beam_finds_the_brute_force_best(seed):
     distribution = path_sum_distribution(log_probs[0], 5)
 
     def fused(labels):
-        text = "".join(VOCAB[label] for label in labels)
-        characters = len(text)
-        return distribution[labels] + language_model.weight * language_model.score(text) + 0.5 * characters
+        text = "".join(vocab[label] for label in labels)
+        scored = sum(character not in ("", " ") for character in language_model.token_characters(text))
+        return distribution[labels] + language_model.weight * language_model.score(text) + 0.5 * scored
 
     best = max(distribution, key=fused)
     hypothesis = ctc_beam_search(
-        log_probs, beam_width=1000, min_char_prob=0.0, language_model=language_model, vocab=VOCAB
+        log_probs, beam_width=1000, min_char_prob=0.0, language_model=language_model, vocab=vocab
     )[0][0]
     assert tuple(hypothesis.ids) == best
     assert hypothesis.score == pytest.approx(distribution[best], abs=1e-5)  # the CTC score, without the LM
+
+
+def test_a_space_ends_one_word_and_starts_the_next(language_model):
+    two_words = language_model.score("street") + language_model.score("sale")
+    assert language_model.score("street sale") == pytest.approx(two_words)
+    assert language_model.score("Street, sale!") == pytest.approx(language_model.score("street sale"))
+    assert language_model.token_characters(["<blank>", " ", "S", "-"]) == ["", " ", "s", ""]
 
 
 def test_zero_weight_and_bonus_is_plain_beam_search():
