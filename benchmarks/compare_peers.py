@@ -99,7 +99,6 @@ from hf_crnn.benchmark_datasets import (  # noqa: E402
     synthetic_display_name,
 )
 from hf_crnn.evaluation import (  # noqa: E402
-    CHECKPOINT_LANGUAGE_MODEL,
     DEFAULT_CHECKPOINT,
     describe_machine_load,
     language_model_decoding,
@@ -112,6 +111,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     resolve_language_model,
     score_predictions,
 )
+from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL  # noqa: E402
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
 from hf_crnn.fast_inference import (  # noqa: E402
     BF16_MODES,

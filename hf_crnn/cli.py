@@ -37,6 +37,7 @@ from transformers.utils import logging as transformers_logging
 
 from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, read_word_list_file
 from .image_processing_crnn import load_image
+from .language_model import CHECKPOINT_LANGUAGE_MODEL
 from .modeling_crnn import CRNNForTextRecognition
 
 # onnx and onnxruntime themselves are imported only when `export-onnx` runs.
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recognize.add_argument(
         "--language-model",
-        metavar="checkpoint|FILE",
+        metavar=f"{CHECKPOINT_LANGUAGE_MODEL}|FILE",
         help="beam search fused with a character language model: the checkpoint's own (language_model.json), or "
         "a saved one (.json) or a word list to train one on",
     )
@@ -247,17 +248,20 @@ def run_recognize(args: argparse.Namespace) -> int:
             read_word_list_file(args.lexicon)
         except ValueError as error:
             raise CommandError(str(error)) from error
-    if args.language_model is not None:
-        if args.lexicon is not None:
-            raise CommandError("--language-model and --lexicon are two different decodings; pass one of them")
-        if args.language_model != "checkpoint" and not os.path.isfile(args.language_model):
-            raise CommandError(f"--language-model {args.language_model}: no such file (or 'checkpoint')")
+    if args.language_model is not None and args.lexicon is not None:
+        raise CommandError("--language-model and --lexicon are two different decodings; pass one of them")
     if args.fast and args.device == "cuda":
         raise CommandError("--fast optimizes for the CPU; it cannot be combined with --device cuda")
     with _transformers_progress_bars(enabled=sys.stderr.isatty()):
         recognizer = load_recognizer(args.model, "cpu" if args.fast else args.device)
-    if args.language_model == "checkpoint" and getattr(recognizer.processor, "language_model", None) is None:
-        raise CommandError(f"--language-model checkpoint: {args.model} ships no language_model.json")
+    language_model = None
+    if args.language_model is not None:
+        # Built once here, so a missing file or a checkpoint without one is a usage error, not a failure per image.
+        option = True if args.language_model == CHECKPOINT_LANGUAGE_MODEL else args.language_model
+        try:
+            language_model = recognizer.processor.resolve_language_model(option)
+        except ValueError as error:
+            raise CommandError(f"--language-model {args.language_model}: {error}") from error
     if args.fast:
         optimize_recognizer(recognizer, paths)
     # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
@@ -266,8 +270,8 @@ def run_recognize(args: argparse.Namespace) -> int:
         decoding_options["lexicon"] = args.lexicon
     if args.beam_width is not None:
         decoding_options["beam_width"] = args.beam_width
-    if args.language_model is not None:
-        decoding_options["language_model"] = True if args.language_model == "checkpoint" else args.language_model
+    if language_model is not None:
+        decoding_options["language_model"] = language_model
 
     show_progress = sys.stderr.isatty() and len(paths) >= PROGRESS_BAR_MIN_IMAGES
     failures = 0

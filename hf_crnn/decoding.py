@@ -45,6 +45,7 @@ except ImportError:
 
 __all__ = [
     "DECODING_METHODS",
+    "DEFAULT_BEAM_WIDTH",
     "DEFAULT_VOCAB",
     "CTCDecoding",
     "CTCHypothesis",
@@ -64,6 +65,7 @@ __all__ = [
 # The CRNNTokenizer default: blank at id 0, then digits and lowercase letters (vocab_size 37).
 DEFAULT_VOCAB: tuple[str, ...] = ("<blank>",) + tuple("0123456789abcdefghijklmnopqrstuvwxyz")
 DECODING_METHODS = ("greedy", "beam", "lexicon", "lexicon_beam")
+DEFAULT_BEAM_WIDTH = 10
 
 _NEG_INF = float("-inf")
 # Largest |logsumexp - 0| over a valid frame that still counts as log-softmax normalised.
@@ -740,10 +742,9 @@ def _prefix_beam_search(
                 grown = prefix + (label,)
                 entry = extended.get(grown)
                 if entry is None:
-                    grown_lm = (lm_state, lm_bonus) if language_model is None else language_model_step(
-                        lm_state, lm_bonus, label
-                    )
-                    extended[grown] = [_NEG_INF, score, child, *grown_lm]
+                    entry = extended[grown] = [_NEG_INF, score, child, lm_state, lm_bonus]
+                    if language_model is not None:
+                        entry[3], entry[4] = language_model_step(lm_state, lm_bonus, label)
                 else:
                     entry[1] = _log_add(entry[1], score)
         beam = (
@@ -767,7 +768,7 @@ def ctc_beam_search(
     lengths: torch.Tensor | None = None,
     blank_id: int = 0,
     *,
-    beam_width: int = 10,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     top_k: int | None = None,
     min_char_prob: float = 1e-3,
     max_chars_per_frame: int | None = None,
@@ -1477,7 +1478,7 @@ def ctc_lexicon_beam_search(
     *,
     blank_id: int = 0,
     vocab: Sequence[str] | Mapping[str, int] | None = None,
-    beam_width: int = 10,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     top_k: int = 1,
     oov_penalty: float | None = None,
     min_char_prob: float = 1e-3,
@@ -1624,7 +1625,7 @@ def ctc_decode(
         raise ValueError(
             f"A `lexicon` was given but method={method!r} does not use one; use 'lexicon' or 'lexicon_beam'."
         )
-    beam_width = 10 if beam_width is None else beam_width
+    beam_width = DEFAULT_BEAM_WIDTH if beam_width is None else beam_width
     lexicon_options = {
         "blank_id": blank_id,
         "vocab": vocab,

@@ -68,8 +68,8 @@ from .benchmark_datasets import (
     load_evaluation_dataset,
     synthetic_display_name,
 )
-from .decoding import Lexicon, load_lexicon
-from .language_model import LANGUAGE_MODEL_FILE, load_language_model
+from .decoding import DEFAULT_BEAM_WIDTH, Lexicon, load_lexicon
+from .language_model import CHECKPOINT_LANGUAGE_MODEL, LANGUAGE_MODEL_FILE
 from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
 
 logger = logging.getLogger(__name__)
@@ -80,8 +80,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GLOBAL_LEXICON = "/usr/share/dict/words"
 NO_LEXICON = "none"
 PER_IMAGE_LEXICON = "per-image lexicon"
-CHECKPOINT_LANGUAGE_MODEL = "checkpoint"  # --language_model value: the checkpoint's own language_model.json
-DEFAULT_BEAM_WIDTH = 10
 CONFIDENCE_THRESHOLDS = tuple(round(step / 20, 2) for step in range(20))  # 0.00, 0.05, ..., 0.95
 REJECTION_RATES = tuple(round(step / 10, 1) for step in range(10))  # 0.0, 0.1, ..., 0.9 of the images rejected
 CALIBRATION_BINS = 10
@@ -208,14 +206,9 @@ def language_model_decoding(language_model, beam_width: int | None = None) -> De
 
 
 def resolve_language_model(name: str, processor):
-    """`--language_model`: the checkpoint's own for `"checkpoint"`, else the file at that path."""
-    if name == CHECKPOINT_LANGUAGE_MODEL:
-        if processor.language_model is None:
-            raise ValueError(f"--language_model {name}: the checkpoint ships no {LANGUAGE_MODEL_FILE}.")
-        return processor.language_model
-    if not os.path.isfile(name):
-        raise ValueError(f"--language_model {name}: no such file (or '{CHECKPOINT_LANGUAGE_MODEL}').")
-    return load_language_model(name)
+    """A `--language_model` value: `"checkpoint"` for the checkpoint's own, else a file path (see
+    `CRNNProcessor.resolve_language_model`, which raises a `ValueError` naming the problem)."""
+    return processor.resolve_language_model(True if name == CHECKPOINT_LANGUAGE_MODEL else name)
 
 
 def per_image_lexicon_decoding(delta: int = 3) -> Decoding:
@@ -1001,7 +994,6 @@ if __name__ == "__main__":
 
 
 __all__ = [
-    "CHECKPOINT_LANGUAGE_MODEL",
     "CONFIDENCE_THRESHOLDS",
     "DEFAULT_CHECKPOINT",
     "DEFAULT_GLOBAL_LEXICON",

@@ -35,6 +35,8 @@ from collections.abc import Iterable, Sequence
 from .file_utils import read_word_list_file
 
 LANGUAGE_MODEL_FILE = "language_model.json"
+# What `hf-crnn recognize --language-model` and `hf-crnn evaluate --language_model` take for a checkpoint's own.
+CHECKPOINT_LANGUAGE_MODEL = "checkpoint"
 DEFAULT_ORDER = 6
 # Chosen on the 324 crops held out of the real training sets (docs/training.md, "Character language model"): with n=6
 # and the cutoff below, weights 0.3-0.5 and bonuses 0.5-1.0 read 12-16 words more than greedy (default checkpoint)
@@ -285,14 +287,14 @@ def load_language_model(path: str | os.PathLike) -> CharNgramLanguageModel:
     on the 104k words of Debian's wamerican takes about 2 s).
     """
     path = os.path.abspath(os.fspath(path))
-    try:
-        stat = os.stat(path)
-    except OSError as error:
-        raise ValueError(f"Cannot read the language model file {path}: {error.strerror or error}") from None
+    if not os.path.isfile(path):
+        raise ValueError(f"Language model {path}: no such file (a saved language model .json, or a word list).")
+    stat = os.stat(path)
     return _load_file(path, stat.st_mtime_ns, stat.st_size)
 
 
 __all__ = [
+    "CHECKPOINT_LANGUAGE_MODEL",
     "LANGUAGE_MODEL_FILE",
     "WORD_BOUNDARY",
     "CharNgramLanguageModel",

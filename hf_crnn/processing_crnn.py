@@ -196,7 +196,7 @@ class CRNNProcessor(ProcessorMixin):
             logits = logits["logits"]
         log_probs = _to_log_probs(logits)
         lengths = _to_lengths(frame_lengths, log_probs.shape[0], log_probs.shape[1])
-        language_model = self._resolve_language_model(decoding_options.pop("language_model", None))
+        language_model = self.resolve_language_model(decoding_options.pop("language_model", None))
         if language_model is not None:
             decoding_options["language_model"] = language_model
         elif lexicon is None and decoding_options.get("method") not in ("greedy", "beam"):
@@ -275,15 +275,22 @@ class CRNNProcessor(ProcessorMixin):
                 )
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
-    def _resolve_language_model(self, language_model) -> CharNgramLanguageModel | None:
-        """`batch_decode`'s `language_model` option: True means the processor's own, a path is loaded (and cached)."""
+    def resolve_language_model(self, language_model) -> CharNgramLanguageModel | None:
+        """
+        What a `language_model` decoding option means (`batch_decode`, the pipeline, `hf-crnn recognize` and
+        `hf-crnn evaluate` all go through here): `True` is the processor's own, a path a saved model or a word list
+        (loaded once per file version), a `CharNgramLanguageModel` itself; `None` or `False` none.
+
+        Raises:
+            `ValueError`: `True` without a language model, or a path that is not a readable file.
+        """
         if language_model is None or language_model is False:
             return None
         if language_model is True:
             if self.language_model is None:
                 raise ValueError(
-                    "language_model=True asks for the processor's language model, but it has none (a checkpoint "
-                    f"ships one as {LANGUAGE_MODEL_FILE}); pass a CharNgramLanguageModel or a word-list path."
+                    "language_model=True asks for the processor's language model, but it has none: the checkpoint "
+                    f"ships no {LANGUAGE_MODEL_FILE}. Pass a CharNgramLanguageModel or a word-list path instead."
                 )
             return self.language_model
         if isinstance(language_model, (str, os.PathLike)):
