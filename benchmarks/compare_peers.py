@@ -111,6 +111,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     resolve_language_model,
     score_predictions,
 )
+from hf_crnn.recognition import DEFAULT_FALLBACK_THRESHOLD, read_again_below  # noqa: E402
 from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL  # noqa: E402
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
 from hf_crnn.fast_inference import (  # noqa: E402
@@ -274,6 +275,39 @@ class CRNNRecognizer(Recognizer):
     def recognize(self, images):
         predictions, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size)
         result = predictions[self.decoding.name]
+        return result.texts, result.confidences
+
+
+class CRNNCascadeRecognizer(CRNNRecognizer):
+    """
+    `hf_crnn.recognition`'s cascade: this checkpoint reads every crop greedily, and `fallback` (a `CRNNRecognizer`,
+    with its own optimize mode and decoding) reads again the crops read with a confidence below `threshold`; both
+    stages are timed.
+    """
+
+    def __init__(self, model_name_or_path: str, fallback: CRNNRecognizer, threshold: float, **kwargs):
+        super().__init__(model_name_or_path, **kwargs)
+        self.fallback, self.threshold = fallback, threshold
+        self.num_reread = None
+        fallback_name = fallback.name.removeprefix("CRNN (").replace(")", "", 1)
+        self.name += f" → {fallback_name} below {threshold:g}"
+
+    def load(self) -> None:
+        super().load()
+        self.fallback.load()
+
+    def row_fields(self) -> dict:
+        return {**super().row_fields(), "fallback": self.fallback.row_fields(), "threshold": self.threshold,
+                "reread": self.num_reread}
+
+    def recognize(self, images):
+        self.fallback.batch_size = self.batch_size
+        predictions, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size)
+        result = read_again_below(
+            predictions[self.decoding.name], images, self.fallback.model, self.fallback.processor,
+            self.fallback.decoding, self.threshold, self.batch_size,
+        )
+        self.num_reread = len(result.reread)
         return result.texts, result.confidences
 
 
@@ -905,7 +939,9 @@ def compare(
                     rows.append({**row, "skipped": f"failed on this set: {error}"})
                     continue
                 seconds = time.perf_counter() - started
-                rows.append({**row, **score_predictions(texts, references, confidences, seconds)})
+                # Fields read again after the run: some describe it (the cascade's re-read count).
+                scores = score_predictions(texts, references, confidences, seconds)
+                rows.append({**row, **recognizer.row_fields(), **scores})
     return rows
 
 
@@ -1013,6 +1049,17 @@ class CompareArguments:
             f"'{CHECKPOINT_LANGUAGE_MODEL}' for each checkpoint's own language_model.json, or a path."
         },
     )
+    fallback_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Add cascade rows (hf_crnn.recognition): each other CRNN checkpoint, in each --optimize mode, "
+            "reads greedily and this checkpoint (same mode, with --language_model when given) reads again the crops "
+            "read with a confidence below --fallback_threshold."
+        },
+    )
+    fallback_threshold: float = field(
+        default=DEFAULT_FALLBACK_THRESHOLD, metadata={"help": "The cascade's confidence threshold, in [0, 1]."}
+    )
     calibration_samples: int = field(
         default=64, metadata={"help": "Calibration images for int8/auto (first N of --calibration_dir)."}
     )
@@ -1070,6 +1117,8 @@ class CompareArguments:
             raise ValueError(
                 f"--tesseract_backend must be one of {TESSERACT_BACKENDS}, got {self.tesseract_backend!r}."
             )
+        if not 0.0 <= self.fallback_threshold <= 1.0:
+            raise ValueError(f"--fallback_threshold must be in [0, 1], got {self.fallback_threshold}.")
         if self.synthetic_crops_dir is not None and not self.num_samples:
             raise ValueError("--synthetic_crops_dir needs synthetic words (--num_samples > 0).")
 
@@ -1131,16 +1180,19 @@ def load_sets(
 
 def make_crnn_recognizers(args: CompareArguments, calibration_dir: str | None = None) -> list[CRNNRecognizer]:
     """One CRNN recognizer per (checkpoint, `--optimize` mode): `--model` then `--extra_models`, each in the modes'
-    order, each greedy and then (with `--language_model`) fused with the language model; the calibrated modes share
-    one `CalibrationImages` of `calibration_dir`."""
+    order, each greedy, then (with `--language_model`) fused with the language model, then (with `--fallback_model`)
+    as a cascade's first stage; the calibrated modes share one `CalibrationImages` of `calibration_dir`."""
     calibration = CalibrationImages(calibration_dir, args.calibration_samples) if calibration_dir else None
     language_models = [None] if args.language_model is None else [None, args.language_model]
-    return [
-        CRNNRecognizer(path, args.batch_sizes[0], optimize=mode, calibration=calibration, language_model=lm)
-        for path in [args.model_name_or_path, *args.extra_models]
-        for mode in args.optimize
-        for lm in language_models
-    ]
+    recognizers = []
+    for path in [args.model_name_or_path, *args.extra_models]:
+        for mode in args.optimize:
+            options = {"batch_size": args.batch_sizes[0], "optimize": mode, "calibration": calibration}
+            recognizers += [CRNNRecognizer(path, language_model=lm, **options) for lm in language_models]
+            if args.fallback_model is not None and path != args.fallback_model:
+                fallback = CRNNRecognizer(args.fallback_model, language_model=args.language_model, **options)
+                recognizers.append(CRNNCascadeRecognizer(path, fallback, args.fallback_threshold, **options))
+    return recognizers
 
 
 def make_peers(args: CompareArguments) -> list[Recognizer]:

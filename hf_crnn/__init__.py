@@ -25,6 +25,7 @@ from .modeling_crnn import (
 from .onnx_export import export_onnx  # imports neither onnx nor onnxruntime until called
 from .pipeline_crnn import CRNNTextRecognitionPipeline
 from .processing_crnn import CRNNProcessor
+from .recognition import CRNNCascade
 from .tokenization_crnn import LOWERCASE_ALPHANUMERIC, CRNNTokenizer
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ PIPELINE_REGISTRY.register_pipeline(
 )
 
 __all__ = [
+    "CRNNCascade",
     "CRNNConfig",
     "CRNNForTextRecognition",
     "CRNNImageProcessor",

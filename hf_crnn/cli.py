@@ -2,7 +2,7 @@
 """The `hf-crnn` command line.
 
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
-                      [--language-model checkpoint|FILE]
+                      [--language-model checkpoint|FILE] [--fallback-model PATH [--fallback-threshold T]]
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict] [--fast]
     hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
     hf-crnn export --format easyocr --model PATH --output_dir DIR [--name NAME] [--lang_list en ...] [--overwrite]
@@ -39,6 +39,7 @@ from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, re
 from .image_processing_crnn import load_image
 from .language_model import CHECKPOINT_LANGUAGE_MODEL
 from .modeling_crnn import CRNNForTextRecognition
+from .recognition import DEFAULT_FALLBACK_THRESHOLD, CRNNCascade
 
 # onnx and onnxruntime themselves are imported only when `export-onnx` runs.
 from .onnx_export import DEFAULT_OPSET_VERSION, PARITY_TOLERANCE, ONNXValidationError, export_onnx
@@ -157,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU: run the fastest of fp32/bf16/int8/int8_bf16 that reads the first images as the fp32 model does "
         "(optimize_for_cpu 'auto', calibrated on up to 64 of the input images; its choice is printed on stderr)",
     )
+    recognize.add_argument(
+        "--fallback-model",
+        metavar="PATH",
+        help="a cascade (hf_crnn.recognition): --model reads every image greedily, and this more accurate checkpoint "
+        "reads again those read with a confidence below --fallback-threshold (with --language-model when given)",
+    )
+    recognize.add_argument(
+        "--fallback-threshold",
+        type=_confidence,
+        default=DEFAULT_FALLBACK_THRESHOLD,
+        metavar="T",
+        help=f"the cascade's confidence threshold, in [0, 1] ({DEFAULT_FALLBACK_THRESHOLD})",
+    )
     recognize.set_defaults(run=run_recognize)
 
     export = commands.add_parser(
@@ -218,6 +232,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a confidence in [0, 1], got {text!r}")
+    return value
+
+
 def _existing_file(text: str) -> str:
     if not os.path.isfile(text):
         raise argparse.ArgumentTypeError(f"no such file: {text}")
@@ -252,18 +276,34 @@ def run_recognize(args: argparse.Namespace) -> int:
         raise CommandError("--language-model and --lexicon are two different decodings; pass one of them")
     if args.fast and args.device == "cuda":
         raise CommandError("--fast optimizes for the CPU; it cannot be combined with --device cuda")
+    if args.fallback_model is not None and (args.lexicon is not None or args.beam_width is not None):
+        raise CommandError(
+            "--fallback-model reads greedily, then again with the fallback (greedily, or with --language-model); "
+            "it does not take --lexicon or --beam-width"
+        )
+    device = "cpu" if args.fast else args.device
     with _transformers_progress_bars(enabled=sys.stderr.isatty()):
-        recognizer = load_recognizer(args.model, "cpu" if args.fast else args.device)
+        recognizer = load_recognizer(args.model, device)
+        fallback = load_recognizer(args.fallback_model, device) if args.fallback_model is not None else None
     language_model = None
     if args.language_model is not None:
         # Built once here, so a missing file or a checkpoint without one is a usage error, not a failure per image.
+        # In a cascade it is the fallback's ("checkpoint": the fallback checkpoint's own).
         option = True if args.language_model == CHECKPOINT_LANGUAGE_MODEL else args.language_model
         try:
-            language_model = recognizer.processor.resolve_language_model(option)
+            language_model = (fallback or recognizer).processor.resolve_language_model(option)
         except ValueError as error:
             raise CommandError(f"--language-model {args.language_model}: {error}") from error
     if args.fast:
-        optimize_recognizer(recognizer, paths)
+        for stage in (recognizer, fallback):
+            if stage is not None:
+                optimize_recognizer(stage, paths)
+    if fallback is not None:
+        cascade = CRNNCascade(
+            recognizer.model, recognizer.processor, fallback.model, fallback.processor, args.fallback_threshold,
+            language_model, args.batch_size,
+        )
+        recognizer, language_model = CascadeReader(cascade), None
     # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
     decoding_options = {}
     if args.lexicon is not None:
@@ -383,6 +423,18 @@ def recognize_images(
                 result.text, result.confidence = output["generated_text"], output["confidence"]
                 result.log_likelihood = output.get("log_likelihood")
         yield from results
+
+
+class CascadeReader:
+    """A [`CRNNCascade`] called as `recognize_images` calls the pipeline: `(images, batch_size)` -> one result list
+    per image (the cascade reads at its own batch size)."""
+
+    def __init__(self, cascade: CRNNCascade):
+        self.cascade = cascade
+        self.processor = cascade.processor
+
+    def __call__(self, images, batch_size: int | None = None) -> list[list[dict]]:
+        return [[result] for result in self.cascade(images)]
 
 
 def _recognize_loaded(recognizer, images: dict, batch_size: int, decoding_options: dict) -> dict:

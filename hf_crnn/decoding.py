@@ -716,6 +716,15 @@ def _prefix_beam_search(
     beam: dict[tuple[int, ...], list] = {(): [0.0, _NEG_INF, 0, initial_lm_state, 0.0]}
     for row, labels in zip(rows, candidates):
         blank_log_prob = row[blank_id]
+        if not labels:
+            # No character worth a new branch (most frames: blank or a held character). Every prefix only ends in a
+            # blank or repeats its last character, so the beam keeps its prefixes and is updated in place; the same
+            # arithmetic as below with nothing to add the scores to.
+            for prefix, entry in beam.items():
+                char_score = entry[1]
+                entry[0] = _log_add(entry[0], char_score) + blank_log_prob
+                entry[1] = char_score + row[prefix[-1]] if prefix else _NEG_INF
+            continue
         extended: dict[tuple[int, ...], list] = {}
         for prefix, (blank_score, char_score, node, lm_state, lm_bonus) in beam.items():
             total = _log_add(blank_score, char_score)

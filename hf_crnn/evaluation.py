@@ -47,7 +47,6 @@ import platform
 import re
 import shlex
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -68,9 +67,19 @@ from .benchmark_datasets import (
     load_evaluation_dataset,
     synthetic_display_name,
 )
-from .decoding import DEFAULT_BEAM_WIDTH, Lexicon, load_lexicon
+from .decoding import load_lexicon
 from .language_model import CHECKPOINT_LANGUAGE_MODEL, LANGUAGE_MODEL_FILE
 from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
+from .recognition import (  # re-exported: evaluation's API before recognition.py existed
+    DEFAULT_FALLBACK_THRESHOLD,
+    CRNNCascade,
+    Decoding,
+    Predictions,
+    language_model_decoding,
+    lexicon_free_decoding,
+    per_image_lexicon_decoding,
+    predict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +88,6 @@ DEFAULT_CHECKPOINT = os.path.join("checkpoints", "crnn-real-en")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GLOBAL_LEXICON = "/usr/share/dict/words"
 NO_LEXICON = "none"
-PER_IMAGE_LEXICON = "per-image lexicon"
 CONFIDENCE_THRESHOLDS = tuple(round(step / 20, 2) for step in range(20))  # 0.00, 0.05, ..., 0.95
 REJECTION_RATES = tuple(round(step / 10, 1) for step in range(10))  # 0.0, 0.1, ..., 0.9 of the images rejected
 CALIBRATION_BINS = 10
@@ -138,6 +146,17 @@ class EvaluationArguments:
             "language model .json, or a word list to train one on)."
         },
     )
+    fallback_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Add a cascade row: this checkpoint reads again the images the evaluated model reads with a "
+            "confidence below --fallback_threshold (its first lexicon-free row), decoding with --language_model "
+            "when given (the fallback's own for 'checkpoint'), else greedily. See hf_crnn.recognition."
+        },
+    )
+    fallback_threshold: float = field(
+        default=DEFAULT_FALLBACK_THRESHOLD, metadata={"help": "The cascade's confidence threshold, in [0, 1]."}
+    )
     lexicon_delta: int = field(default=3, metadata={"help": "Edit-distance radius of the large-lexicon search."})
     batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, or auto (cuda when available)."})
@@ -160,6 +179,8 @@ class EvaluationArguments:
             raise ValueError(f"--gt_format must be one of {GT_FORMATS}, got {self.gt_format!r}.")
         if not self.datasets:
             raise ValueError("--datasets needs at least one dataset.")
+        if not 0.0 <= self.fallback_threshold <= 1.0:
+            raise ValueError(f"--fallback_threshold must be in [0, 1], got {self.fallback_threshold}.")
         if self.synthetic_crops_dir is not None and SYNTHETIC_SOURCE not in self.datasets:
             raise ValueError(f"--synthetic_crops_dir writes the '{SYNTHETIC_SOURCE}' set: add it to --datasets.")
 
@@ -167,52 +188,10 @@ class EvaluationArguments:
 # ---- decodings -----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Decoding:
-    """One way of decoding the model's outputs: a row of the results table.
-
-    Attributes:
-        name: Row label, e.g. `"lexicon-free (greedy)"`.
-        options: Keyword arguments for `processor.batch_decode`.
-        lexicon: The prepared global lexicon, if any.
-        per_image: Decode each image against its own `lexicon` column entry.
-    """
-
-    name: str
-    options: dict
-    lexicon: Lexicon | None = None
-    per_image: bool = False
-
-    @property
-    def uses_lexicon(self) -> bool:
-        return self.per_image or self.lexicon is not None
-
-
-def lexicon_free_decoding(beam_width: int | None = None) -> Decoding:
-    """Greedy decoding, or prefix beam search of `beam_width`. The method is named explicitly so that a default
-    lexicon shipped with the checkpoint (`lexicon.txt`) is not applied to the lexicon-free row."""
-    if beam_width is None or beam_width == 1:
-        return Decoding("lexicon-free (greedy)", {"method": "greedy"})
-    return Decoding(f"lexicon-free (beam {beam_width})", {"method": "beam", "beam_width": beam_width})
-
-
-def language_model_decoding(language_model, beam_width: int | None = None) -> Decoding:
-    """Prefix beam search (`beam_width`, default 10) fused with a character language model; no lexicon."""
-    beam_width = beam_width or DEFAULT_BEAM_WIDTH
-    return Decoding(
-        f"lexicon-free (beam {beam_width} + char LM)",
-        {"method": "beam", "beam_width": beam_width, "language_model": language_model},
-    )
-
-
 def resolve_language_model(name: str, processor):
     """A `--language_model` value: `"checkpoint"` for the checkpoint's own, else a file path (see
     `CRNNProcessor.resolve_language_model`, which raises a `ValueError` naming the problem)."""
     return processor.resolve_language_model(True if name == CHECKPOINT_LANGUAGE_MODEL else name)
-
-
-def per_image_lexicon_decoding(delta: int = 3) -> Decoding:
-    return Decoding(PER_IMAGE_LEXICON, {"method": "lexicon", "delta": delta}, per_image=True)
 
 
 def global_lexicon_decodings(paths: Sequence[str], processor, delta: int = 3) -> tuple[list[Decoding], list[str]]:
@@ -381,15 +360,6 @@ def accuracy_by_confidence(records: Sequence[dict], thresholds: Sequence[float] 
 # ---- inference ------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Predictions:
-    """One decoding's output over a list of images, and the seconds its decoding took."""
-
-    texts: list[str] = field(default_factory=list)
-    confidences: list[float] = field(default_factory=list)
-    decoding_seconds: float = 0.0
-
-
 def resolve_checkpoint(model_name_or_path: str) -> str:
     """
     The folder or Hub id to load: `model_name_or_path` itself, except that the default `DEFAULT_CHECKPOINT` is
@@ -421,80 +391,6 @@ def load_model_and_processor(model_name_or_path: str, device: str = "auto", trus
     model = AutoModelForTextRecognition.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     return model.to(device).eval(), processor
-
-
-def _decode(processor, logits, frame_lengths, decoding: Decoding, lexicons) -> list[dict]:
-    """`processor.batch_decode` of one batch with one decoding; `lexicons` are the batch's per-image lexicons."""
-    if not decoding.per_image:
-        lexicon = {"lexicon": decoding.lexicon} if decoding.lexicon is not None else {}
-        return processor.batch_decode(logits, frame_lengths, output_scores=True, **decoding.options, **lexicon)
-    # Images without a lexicon of their own fall back to greedy decoding (and are counted in the report).
-    results: list[dict | None] = [None] * len(lexicons)
-    with_lexicon = [row for row, lexicon in enumerate(lexicons) if lexicon]
-    without = [row for row, lexicon in enumerate(lexicons) if not lexicon]
-    per_row_options = (
-        (with_lexicon, {**decoding.options, "lexicon": [lexicons[row] for row in with_lexicon]}),
-        (without, {"method": "greedy"}),
-    )
-    with warnings.catch_warnings():
-        # Benchmark lexicons may hold words the model cannot spell; one warning per image would drown the output.
-        warnings.filterwarnings("ignore", message="Lexicon: skipped")
-        for rows, options in per_row_options:
-            if rows:
-                decoded = processor.batch_decode(logits[rows], frame_lengths[rows], output_scores=True, **options)
-                for row, result in zip(rows, decoded):
-                    results[row] = result
-    return results
-
-
-def predict(model, processor, images, decodings: Sequence[Decoding], batch_size: int = 32, lexicons=None):
-    """
-    Runs the model once over `images` and decodes its outputs with every decoding.
-
-    Images are batched by resized width (like the pipeline), so little compute goes to padding.
-
-    Args:
-        images (`list[PIL.Image.Image]`): Decoded images.
-        decodings: The decodings to apply.
-        lexicons (*optional*): Per-image word lists (needed by a per-image decoding).
-
-    Returns:
-        `(predictions, model_seconds)`: `{decoding name: Predictions}` in image order, and the seconds spent on
-        preprocessing and forward passes (shared by all decodings).
-    """
-    if any(decoding.per_image for decoding in decodings) and lexicons is None:
-        raise ValueError("A per-image lexicon decoding needs `lexicons`, one (possibly empty) list per image.")
-    image_processor = processor.image_processor
-    widths = [image_processor.target_width(image.width, image.height) for image in images]
-    order = sorted(range(len(images)), key=widths.__getitem__)
-    texts = {decoding.name: [None] * len(images) for decoding in decodings}
-    confidences = {decoding.name: [0.0] * len(images) for decoding in decodings}
-    decoding_seconds = dict.fromkeys(texts, 0.0)
-    model_seconds = 0.0
-    device, dtype = model.device, model.dtype  # properties that search the modules: once, not per batch
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        started = time.perf_counter()
-        inputs = processor(images=[images[row] for row in rows], return_tensors="pt")
-        with torch.inference_mode():
-            outputs = model(
-                pixel_values=inputs["pixel_values"].to(device, dtype),
-                image_widths=inputs["image_widths"].to(device),
-            )
-        logits, frame_lengths = outputs.logits.float().cpu(), outputs.frame_lengths.cpu()  # .cpu() waits for CUDA
-        model_seconds += time.perf_counter() - started
-        batch_lexicons = [lexicons[row] for row in rows] if lexicons is not None else None
-        for decoding in decodings:
-            started = time.perf_counter()
-            results = _decode(processor, logits, frame_lengths, decoding, batch_lexicons)
-            decoding_seconds[decoding.name] += time.perf_counter() - started
-            for row, result in zip(rows, results):
-                texts[decoding.name][row] = result["text"]
-                confidences[decoding.name][row] = float(result["confidence"])
-    predictions = {
-        name: Predictions(texts[name], confidences[name], decoding_seconds[name]) for name in texts
-    }
-    return predictions, model_seconds
 
 
 # ---- datasets -------------------------------------------------------------------------------------------------------
@@ -564,10 +460,19 @@ def build_report(
 
 
 def evaluate_dataset(
-    model, processor, dataset, decodings: Sequence[Decoding], name: str, source: str, batch_size: int = 32
+    model,
+    processor,
+    dataset,
+    decodings: Sequence[Decoding],
+    name: str,
+    source: str,
+    batch_size: int = 32,
+    cascade: CRNNCascade | None = None,
 ):
     """Runs `predict` over a standardised dataset (`image`, `text`, optional `lexicon`, `path`) chunk by chunk and
-    returns its `DatasetReport`. Decodings needing per-image lexicons are dropped when the dataset has none."""
+    returns its `DatasetReport`. Decodings needing per-image lexicons are dropped when the dataset has none. With a
+    `cascade` (whose first stage is `model` and one of `decodings`), its fallback reads again the images that
+    decoding is unsure of, as one more row."""
     references = list(dataset["text"])
     paths = list(dataset["path"]) if "path" in dataset.column_names else None
     lexicons = None
@@ -584,11 +489,27 @@ def evaluate_dataset(
             model, processor, images, decodings, batch_size, lexicons[start:stop] if lexicons is not None else None
         )
         model_seconds += seconds
+        if cascade is not None:
+            chunk[cascade.name] = cascade.read_again(chunk[cascade.decoding.name], images)
+            chunk[cascade.name].reread = [start + row for row in chunk[cascade.name].reread]
         for name_, predictions in chunk.items():
+            merged.setdefault(name_, Predictions(reread=[] if predictions.reread is not None else None))
             merged[name_].texts += predictions.texts
             merged[name_].confidences += predictions.confidences
             merged[name_].decoding_seconds += predictions.decoding_seconds
-    return build_report(name, source, references, merged, decodings, model_seconds, paths, lexicons)
+            if predictions.reread is not None:
+                merged[name_].reread += predictions.reread
+    report_decodings = list(decodings)
+    if cascade is not None:
+        report_decodings.append(Decoding(cascade.name, {}))
+    report = build_report(name, source, references, merged, report_decodings, model_seconds, paths, lexicons)
+    if cascade is not None:
+        reread = len(merged[cascade.name].reread)
+        report.notes.append(
+            f"'{cascade.name}': {reread} of {len(references)} images ({reread / max(len(references), 1):.1%}) read "
+            "again by the fallback; its images/s count both stages."
+        )
+    return report
 
 
 # ---- outputs --------------------------------------------------------------------------------------------------------
@@ -921,6 +842,18 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
     if args.language_model is not None:
         language_model = resolve_language_model(args.language_model, processor)
         decodings.append(language_model_decoding(language_model, args.beam_width))
+    cascade = None
+    if args.fallback_model is not None:
+        fallback_model, fallback_processor = load_model_and_processor(
+            args.fallback_model, args.device, args.trust_remote_code
+        )
+        fallback_language_model = None
+        if args.language_model is not None:
+            fallback_language_model = resolve_language_model(args.language_model, fallback_processor)
+        cascade = CRNNCascade(
+            model, processor, fallback_model, fallback_processor, args.fallback_threshold, fallback_language_model,
+            args.batch_size, decoding=decodings[0],
+        )
     decodings += [per_image_lexicon_decoding(args.lexicon_delta), *global_decodings]
     reports = []
     for source in expand_sources(args.datasets):
@@ -947,9 +880,12 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
             if args.synthetic_crops_dir is not None:
                 notes.append(f"{name}: written to and read back from the crops folder {args.synthetic_crops_dir}.")
         logger.info("Evaluating on %s (%d images)", name, len(dataset))
-        reports.append(evaluate_dataset(model, processor, dataset, decodings, name, source, args.batch_size))
+        reports.append(
+            evaluate_dataset(model, processor, dataset, decodings, name, source, args.batch_size, cascade)
+        )
     metadata = {
         "model": model_path,
+        "fallback_model": args.fallback_model,
         "command": command or "hf-crnn evaluate",
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": str(model.device),

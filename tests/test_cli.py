@@ -149,6 +149,31 @@ def test_lexicon_beam_search_and_language_model_reach_the_decoder(capsys, image_
     assert code == 2 and "no such file" in err
 
 
+def test_fallback_model_cascade(capsys, image_folder, checkpoint_dir, tmp_path):
+    images = good_images(image_folder)
+    code, plain, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--format", "json")
+    assert code == 0
+    # The same checkpoint as its own fallback, below confidence 1 (every image): it reads what it read alone.
+    cascade = ["--fallback-model", checkpoint_dir, "--fallback-threshold", "1", "--format", "json"]
+    code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *cascade)
+    assert code == 0 and [row["text"] for row in json.loads(out)] == [row["text"] for row in json.loads(plain)]
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("crnn\nhello\n")
+    code, out, _ = run_cli(
+        capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--language-model", word_list
+    )
+    assert code == 0 and len(json.loads(out)) == len(images)
+    code, _, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--beam-width", "4")
+    assert code == 2 and "does not take --lexicon or --beam-width" in err
+    code, _, err = run_cli(
+        capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--language-model", "checkpoint"
+    )
+    assert code == 2 and "ships no language_model.json" in err  # the fallback's own: the tiny checkpoint has none
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["recognize", *map(str, images), "--model", str(checkpoint_dir), "--fallback-threshold", "1.5"])
+    assert exit_info.value.code == 2 and "expected a confidence in [0, 1]" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "encoding", ["utf-8", "utf-8-sig", "utf-16"], ids=["utf-8", "utf-8 with BOM", "utf-16 with BOM"]
 )

@@ -193,6 +193,28 @@ def test_wide_beam_finds_the_exact_most_probable_labelling(seed, sharpness):
     assert [h.score for h in nbest] == pytest.approx([score for _, score in truth[:5]], abs=1e-4)
 
 
+def test_wide_beam_with_a_character_cutoff_is_exact_over_the_paths_it_keeps():
+    """With `min_char_prob`, a character below it starts no new prefix on that frame, but a character held from the
+    previous frame still counts (frames where no character passes are updated in place). A beam wide enough to keep
+    every prefix then sums exactly the paths that respect this rule: checked against brute force."""
+    frames, cutoff = 6, 0.3
+    log_probs = random_log_probs(seed=12, batch=1, frames=frames, sharpness=1.0)
+    frame_log_probs = log_probs[0].double().numpy()
+    assert (frame_log_probs[:, 1:].max(axis=1) < math.log(cutoff)).sum() >= 2  # frames where nothing branches
+    grouped: dict[tuple[int, ...], list[float]] = {}
+    for path in itertools.product(range(len(VOCAB)), repeat=frames):
+        starts = [t for t, label in enumerate(path) if label != 0 and (t == 0 or path[t - 1] != label)]
+        if any(frame_log_probs[t, path[t]] < math.log(cutoff) for t in starts):
+            continue
+        labels = tuple(path[t] for t in starts)
+        grouped.setdefault(labels, []).append(float(frame_log_probs[np.arange(frames), list(path)].sum()))
+    truth = sorted(((labels, float(np.logaddexp.reduce(scores))) for labels, scores in grouped.items()),
+                   key=lambda item: -item[1])
+    (nbest,) = ctc_beam_search(log_probs, beam_width=10_000, top_k=len(truth), min_char_prob=cutoff)
+    assert sorted(tuple(h.ids) for h in nbest) == sorted(labels for labels, _ in truth)
+    assert [h.score for h in nbest] == pytest.approx([score for _, score in truth], abs=1e-6)
+
+
 def test_default_beam_is_a_lower_bound_and_agrees_with_greedy_on_a_confident_model():
     log_probs = random_log_probs(seed=9, batch=3, frames=6, sharpness=1.5)
     for image, (best, *_) in enumerate(ctc_beam_search(log_probs, beam_width=4)):

@@ -257,6 +257,31 @@ def test_language_model_row(tmp_path, checkpoint_dir, capsys):
         torch.set_num_threads(threads)
 
 
+def test_cascade_row(tmp_path, checkpoint_dir, capsys):
+    crops = tmp_path / "crops"
+    words = ["hello", "world", "crnn"]
+    _write_crops(crops, words, [f'word_{i}.png, "{w}"\n' for i, w in enumerate(words, start=1)])
+    common = ["--model_name_or_path", str(checkpoint_dir), "--datasets", str(crops), "--global_lexicons", "none",
+              "--num_threads", "1", "--fallback_model", str(checkpoint_dir)]
+    threads = torch.get_num_threads()
+    try:
+        # Threshold 1: every reading of the untrained model is unsure, so the fallback (the same checkpoint,
+        # decoding the same way) reads every image again, and reads what the first row read.
+        assert evaluation.main([*common, "--fallback_threshold", "1", "--output_dir", str(tmp_path / "out")]) == 0
+        results = json.loads((tmp_path / "out" / "results.json").read_text())
+        greedy, cascade = results["datasets"][0]["rows"][:2]
+        assert cascade["decoding"] == "cascade: lexicon-free (greedy), below 1 → crnn-tiny lexicon-free (greedy)"
+        assert cascade["protocol_accuracy"] == greedy["protocol_accuracy"] and cascade["cer"] == greedy["cer"]
+        assert cascade["images_per_second"] < greedy["images_per_second"]  # both stages are timed
+        notes = results["datasets"][0]["notes"]
+        assert any("3 of 3 images (100.0%) read again by the fallback" in note for note in notes)
+        assert results["fallback_model"] == str(checkpoint_dir)
+        assert evaluation.main([*common, "--fallback_threshold", "1.5", "--output_dir", str(tmp_path / "o2")]) == 2
+        assert "--fallback_threshold must be in [0, 1]" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_default_checkpoint(tmp_path, monkeypatch, checkpoint_dir, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(evaluation, "REPO_ROOT", tmp_path / "repo")
@@ -564,6 +589,35 @@ def test_compare_peers_main_skips_missing_peers(tmp_path, monkeypatch, checkpoin
     assert "| synthetic (held-out fonts, seed 20151) | CRNN (" in (tmp_path / "peers" / "peers.md").read_text()
     assert compare_peers.main(["--num_samples", "0", "--synthetic_crops_dir", str(tmp_path / "x")]) == 2
     assert "--synthetic_crops_dir needs synthetic words" in capsys.readouterr().err
+
+
+def test_compare_peers_cascade_rows(tmp_path, monkeypatch, checkpoint_dir):
+    args = compare_peers.CompareArguments(
+        model_name_or_path=str(checkpoint_dir), extra_models=[str(tmp_path / "fallback")],
+        fallback_model=str(tmp_path / "fallback"), fallback_threshold=1.0, optimize=["none", "fp32"],
+        num_samples=0, peers=[],
+    )
+    shutil.copytree(checkpoint_dir, tmp_path / "fallback")
+    recognizers = compare_peers.make_crnn_recognizers(args)
+    cascades = [r for r in recognizers if isinstance(r, compare_peers.CRNNCascadeRecognizer)]
+    # One cascade per mode, first stage each checkpoint but the fallback itself, the fallback in the same mode.
+    assert [(c.model_name_or_path, c.optimize, c.fallback.optimize) for c in cascades] == [
+        (str(checkpoint_dir), "none", "none"), (str(checkpoint_dir), "fp32", "fp32")
+    ]
+    assert cascades[1].name == f"CRNN ({checkpoint_dir}), fp32 → {tmp_path / 'fallback'}, fp32 below 1"
+    images = [render_word(word).convert("RGB") for word in ("hello", "world", "crnn")]
+    plain = next(r for r in recognizers if r.model_name_or_path == str(checkpoint_dir) and r.optimize == "none")
+    for recognizer in (plain, cascades[0]):
+        recognizer.load()
+    texts, _ = cascades[0].recognize(images)
+    assert texts == plain.recognize(images)[0] and cascades[0].row_fields()["reread"] == 3
+    # In a comparison, each row counts the images re-read on its own set (not the previous set's or the warm-up's).
+    sets = [("three", datasets.Dataset.from_dict({"image": images, "text": ["hello", "world", "crnn"]})),
+            ("one", datasets.Dataset.from_dict({"image": images[:1], "text": ["hello"]}))]
+    rows = compare_peers.compare([cascades[0]], sets, batch_sizes=[2], warmup=2)
+    assert [row["reread"] for row in rows] == [3, 1]
+    with pytest.raises(ValueError, match="--fallback_threshold must be in"):
+        compare_peers.CompareArguments(fallback_threshold=-1)
 
 
 def test_ppocr_recognizer_glue(tmp_path):
