@@ -39,7 +39,7 @@ from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, re
 from .image_processing_crnn import load_image
 from .language_model import CHECKPOINT_LANGUAGE_MODEL
 from .modeling_crnn import CRNNForTextRecognition
-from .recognition import DEFAULT_FALLBACK_THRESHOLD, CRNNCascade
+from .pipeline_crnn import DEFAULT_FALLBACK_THRESHOLD
 
 # onnx and onnxruntime themselves are imported only when `export-onnx` runs.
 from .onnx_export import DEFAULT_OPSET_VERSION, PARITY_TOLERANCE, ONNXValidationError, export_onnx
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument(
         "--fallback-model",
         metavar="PATH",
-        help="a cascade (hf_crnn.recognition): --model reads every image greedily, and this more accurate checkpoint "
+        help="a cascade: --model reads every image greedily, and this more accurate checkpoint "
         "reads again those read with a confidence below --fallback-threshold (with --language-model when given)",
     )
     recognize.add_argument(
@@ -299,11 +299,9 @@ def run_recognize(args: argparse.Namespace) -> int:
             if stage is not None:
                 optimize_recognizer(stage, paths)
     if fallback is not None:
-        cascade = CRNNCascade(
-            recognizer.model, recognizer.processor, fallback.model, fallback.processor, args.fallback_threshold,
-            language_model, args.batch_size,
-        )
-        recognizer, language_model = CascadeReader(cascade), None
+        fallback_options = {"language_model": language_model} if language_model is not None else None
+        recognizer.set_fallback(fallback, args.fallback_threshold, fallback_options)
+        language_model = None  # the first stage reads greedily
     # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
     decoding_options = {}
     if args.lexicon is not None:
@@ -423,18 +421,6 @@ def recognize_images(
                 result.text, result.confidence = output["generated_text"], output["confidence"]
                 result.log_likelihood = output.get("log_likelihood")
         yield from results
-
-
-class CascadeReader:
-    """A [`CRNNCascade`] called as `recognize_images` calls the pipeline: `(images, batch_size)` -> one result list
-    per image (the cascade reads at its own batch size)."""
-
-    def __init__(self, cascade: CRNNCascade):
-        self.cascade = cascade
-        self.processor = cascade.processor
-
-    def __call__(self, images, batch_size: int | None = None) -> list[list[dict]]:
-        return [[result] for result in self.cascade(images)]
 
 
 def _recognize_loaded(recognizer, images: dict, batch_size: int, decoding_options: dict) -> dict:

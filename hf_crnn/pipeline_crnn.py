@@ -30,6 +30,10 @@ MIN_READABLE_HEIGHT = 4  # pixels of the original image
 MIN_CONTRAST = 8
 # Call options that hold one value per input image; they follow their images through sorting and batching.
 PER_IMAGE_OPTIONS = ("lexicon",)
+# With a `fallback` pipeline, readings less confident than this are read again by it (a cascade). Chosen for the
+# shipped pair, crnn-real-en-fast then crnn-real-en with its language model, on crops held out of their training
+# (docs/performance.md); the same value as the language model's greedy cutoff.
+DEFAULT_FALLBACK_THRESHOLD = 0.9
 
 
 @dataclass
@@ -51,6 +55,7 @@ class _Input:
     original_width: int
     pieces: list[_Piece] = field(default_factory=list)
     unreadable: str | None = None  # why it is not read, when it is not
+    image: object = None  # the input as given, kept only for a fallback to read again
 
 
 def _as_is(item):
@@ -176,6 +181,13 @@ class CRNNTextRecognitionPipeline(Pipeline):
             default lexicon, if it has one, applies when no `lexicon` is given. `language_model=True` decodes by
             beam search fused with the checkpoint's character language model (`language_model.json`; a path or a
             `CharNgramLanguageModel` also works); see `hf_crnn.language_model`.
+
+    A cascade: `fallback=` another text-recognition pipeline (typically a larger, more accurate checkpoint), and the
+    inputs this one reads with a `confidence` below `fallback_threshold` (default 0.9) are read again by it, with
+    `fallback_options` (its decoding options, e.g. `{"language_model": True}`; the call's options decode this
+    pipeline's reading). The inputs to read again are gathered over each read-ahead window and read as one list,
+    so the fallback batches them by width too. Every result then carries `read_by` (`"model"` or `"fallback"`).
+    Also settable on an existing pipeline with `set_fallback`.
     """
 
     _load_processor = True
@@ -183,13 +195,43 @@ class CRNNTextRecognitionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def __init__(self, *args, optimize=None, calibration_data=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        optimize=None,
+        calibration_data=None,
+        fallback=None,
+        fallback_threshold=DEFAULT_FALLBACK_THRESHOLD,
+        fallback_options=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if self.processor is None:
             raise ValueError("The text-recognition pipeline needs the checkpoint's CRNNProcessor.")
         self.optimization_report = None
+        self.fallback = None
+        self.set_fallback(fallback, fallback_threshold, fallback_options)
         if optimize:
             self.optimize_for_cpu(optimize, calibration_data)
+
+    def set_fallback(self, fallback, threshold=DEFAULT_FALLBACK_THRESHOLD, options=None):
+        """
+        Makes this pipeline the first stage of a cascade (see the class docstring): `fallback` (a text-recognition
+        pipeline, or None for no cascade) reads again the inputs read with a confidence below `threshold`, decoding
+        with `options`.
+        """
+        # Any pipeline: loaded as remote code, each checkpoint's pipeline class is a class of its own.
+        if fallback is not None and not isinstance(fallback, Pipeline):
+            raise ValueError(
+                f"`fallback` must be a text-recognition pipeline of a CRNN checkpoint, got {type(fallback).__name__}."
+            )
+        if fallback is self:
+            raise ValueError("A pipeline cannot be its own fallback.")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"`fallback_threshold` must be a confidence in [0, 1], got {threshold!r}.")
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"`fallback_options` must be a dict of decoding options, got {type(options).__name__}.")
+        self.fallback, self.fallback_threshold, self.fallback_options = fallback, threshold, dict(options or {})
 
     def optimize_for_cpu(self, mode="auto", calibration_data=None):
         """
@@ -364,7 +406,26 @@ class CRNNTextRecognitionPipeline(Pipeline):
             original_widths = [inputs[p].original_width for p in positions]
             for position, result in zip(positions, self.postprocess(model_outputs, original_widths, **batch_params)):
                 results[position] = result
+        if self.fallback is not None:
+            self._read_unsure_again(inputs, results, batch_size)
         return results
+
+    def _read_unsure_again(self, inputs, results, batch_size: int) -> None:
+        """The cascade's second stage, in place: the fallback's results for the inputs read with a confidence below
+        `fallback_threshold` (as one list, so it batches them by width), `read_by` on every result."""
+        unsure = [
+            position
+            for position, (item, result) in enumerate(zip(inputs, results))
+            if item.image is not None and result[0]["confidence"] < self.fallback_threshold
+        ]
+        for result in results:
+            for hypothesis in result:
+                hypothesis["read_by"] = "model"
+        if not unsure:
+            return
+        reread = self.fallback([inputs[p].image for p in unsure], batch_size=batch_size, **self.fallback_options)
+        for position, result in zip(unsure, reread):
+            results[position] = [dict(hypothesis, read_by="fallback") for hypothesis in result]
 
     @staticmethod
     def _collate(pieces: Sequence[_Piece]) -> dict:
@@ -379,6 +440,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
     def preprocess(self, image, split_long_lines: bool = True, window_overlap: int = DEFAULT_WINDOW_OVERLAP):
         """Loads one input and preprocesses the piece(s) it is read as (see [`_Input`])."""
         image_processor = self.processor.image_processor
+        # A fallback gets the input as given: it may read more channels than this pipeline's processor keeps.
+        given = image if self.fallback is not None else None
         image = load_image(image, image_processor.num_channels)
         unreadable = self._too_small(image.width, image.height) or _blank(image)
         if unreadable is not None:
@@ -387,7 +450,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         for crop, window_start in self._crops(image, split_long_lines, window_overlap):
             processed = image_processor(crop, return_tensors="np")
             pieces.append(_Piece(processed["pixel_values"][0], int(processed["image_widths"][0]), window_start))
-        return _Input(image.width, pieces)
+        return _Input(image.width, pieces, image=given)
 
     def _too_small(self, width: int, height: int) -> str | None:
         """Why an image of `width` x `height` pixels holds no legible character, or None when it may."""

@@ -35,11 +35,9 @@ import torch
 
 from .decoding import DEFAULT_BEAM_WIDTH, Lexicon
 from .image_processing_crnn import load_image
+from .pipeline_crnn import DEFAULT_FALLBACK_THRESHOLD  # the pipeline's cascade reads with the same default
 
 PER_IMAGE_LEXICON = "per-image lexicon"
-DEFAULT_FALLBACK_THRESHOLD = 0.9
-"""Greedy readings less confident than this are read again by the cascade's fallback. Chosen on the 324 crops held
-out of the real training folders (docs/performance.md); the same value as the language model's greedy cutoff."""
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+import PIL.Image
 import pytest
 import torch
 
@@ -24,6 +25,16 @@ class _MustNotRun(torch.nn.Module):
 
     def forward(self, *args, **kwargs):
         raise AssertionError("the fallback ran")
+
+
+def _MustNotRunPipeline(pipeline):
+    """`pipeline` with a call that fails the test: a fallback that must not run."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the fallback ran")
+
+    pipeline.__class__ = type("MustNotRun", (type(pipeline),), {"__call__": fail})
+    return pipeline
 
 
 @pytest.fixture
@@ -117,8 +128,6 @@ def test_real_cascade_reads_more_than_its_fast_stage_and_rereads_a_minority():
     first 200 IIIT5K test crops (a regression check; the full sets are in docs/performance.md)."""
     from transformers import AutoModelForTextRecognition, AutoProcessor
 
-    import PIL.Image
-
     from hf_crnn.metrics import normalize_text
 
     paths = [CHECKPOINTS_DIR / name for name in ("crnn-real-en-fast", "crnn-real-en")]
@@ -140,3 +149,88 @@ def test_real_cascade_reads_more_than_its_fast_stage_and_rereads_a_minority():
 
     assert correct(merged.texts) > correct(first[GREEDY.name].texts), correct(merged.texts)
     assert 0 < len(merged.reread) < len(images) / 2
+
+
+# ---- the pipeline's cascade (`fallback=`) ----------------------------------------------------------------------------
+
+
+def _pipeline(model, processor, **kwargs):
+    from transformers import pipeline
+
+    return pipeline("text-recognition", model=model, processor=processor, device="cpu", **kwargs)
+
+
+def _texts_and_confidences(results):
+    return [(result[0]["generated_text"], result[0]["confidence"]) for result in results]
+
+
+def test_pipeline_fallback_rereads_exactly_the_unsure_inputs(model, fallback_model, processor, word_images):
+    reader, fallback = _pipeline(model, processor), _pipeline(fallback_model, processor)
+    alone, fallback_alone = reader(word_images, batch_size=2), fallback(word_images, batch_size=2)
+    threshold = sorted(result[0]["confidence"] for result in alone)[2]  # the two least confident go to the fallback
+    cascade = _pipeline(model, processor, fallback=fallback, fallback_threshold=threshold)
+    # Small read-ahead windows: the re-read inputs of each window are read again together, and results stay in order.
+    results = cascade(word_images, batch_size=2, lookahead_batches=1)
+    unsure = [row for row, result in enumerate(alone) if result[0]["confidence"] < threshold]
+    assert len(unsure) == 2
+    expected = [fallback_alone[row] if row in unsure else alone[row] for row in range(len(word_images))]
+    assert _texts_and_confidences(results) == pytest.approx(_texts_and_confidences(expected))
+    assert [result[0]["read_by"] for result in results] == [
+        "fallback" if row in unsure else "model" for row in range(len(word_images))
+    ]
+    # A stream reads the same.
+    streamed = list(cascade((image for image in word_images), batch_size=2, lookahead_batches=1))
+    assert _texts_and_confidences(streamed) == pytest.approx(_texts_and_confidences(expected))
+
+
+def test_pipeline_fallback_thresholds_options_and_unreadable_inputs(
+    model, fallback_model, processor, word_images, tmp_path
+):
+    fallback = _pipeline(fallback_model, processor)
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\ncrnn\n")
+    everything = _pipeline(model, processor, fallback=fallback, fallback_threshold=1.0,
+                           fallback_options={"language_model": str(word_list)})
+    tiny = PIL.Image.new("L", (2, 2), 0)  # unreadable: not worth a second read either
+    results = everything([*word_images, tiny], batch_size=4)
+    fused = fallback(word_images, batch_size=4, language_model=str(word_list))
+    assert _texts_and_confidences(results[:-1]) == pytest.approx(_texts_and_confidences(fused))
+    assert {result[0]["read_by"] for result in results[:-1]} == {"fallback"}
+    assert "unreadable" in results[-1][0] and results[-1][0]["read_by"] == "model"
+    never = _MustNotRunPipeline(_pipeline(fallback_model, processor))
+    nothing = _pipeline(model, processor, fallback=never, fallback_threshold=0.0)
+    plain = _pipeline(model, processor)(word_images)
+    assert _texts_and_confidences(nothing(word_images)) == _texts_and_confidences(plain)
+    reader = _pipeline(model, processor)
+    for kwargs, message in [
+        ({"fallback": "checkpoints/crnn-real-en"}, "must be a text-recognition pipeline"),
+        ({"fallback": fallback, "threshold": 1.5}, "must be a confidence in"),
+        ({"fallback": fallback, "options": ["language_model"]}, "must be a dict"),
+        ({"fallback": reader}, "cannot be its own fallback"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            reader.set_fallback(**kwargs)
+
+
+def test_pipeline_fallback_reads_the_input_as_given(model, processor, word_images):
+    """A fallback with three channels gets the colour input, not the first stage's grayscale copy of it."""
+    from conftest import tiny_config
+
+    from hf_crnn import CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer
+
+    torch.manual_seed(2)
+    colour_model = CRNNForTextRecognition(tiny_config(num_channels=3)).eval()
+    colour_processor = CRNNProcessor(
+        CRNNImageProcessor(resize_mode="keep_aspect_ratio", num_channels=3), CRNNTokenizer(do_lower_case=True)
+    )
+    colour_fallback = _pipeline(colour_model, colour_processor)
+    generator = torch.Generator().manual_seed(3)
+    images = [
+        PIL.Image.fromarray(torch.randint(0, 256, (32, 80, 3), generator=generator, dtype=torch.uint8).numpy())
+        for _ in range(3)
+    ]
+    cascade = _pipeline(model, processor, fallback=colour_fallback, fallback_threshold=1.0)
+    expected = colour_fallback(images)
+    assert _texts_and_confidences(cascade(images)) == pytest.approx(_texts_and_confidences(expected))
+    grey = colour_fallback([image.convert("L") for image in images])
+    assert _texts_and_confidences(grey) != pytest.approx(_texts_and_confidences(expected))  # the test can tell
