@@ -227,8 +227,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
             )
         if fallback is self:
             raise ValueError("A pipeline cannot be its own fallback.")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"`fallback_threshold` must be a confidence in [0, 1], got {threshold!r}.")
+        check_fallback_threshold(threshold)
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"`fallback_options` must be a dict of decoding options, got {type(options).__name__}.")
         self.fallback, self.fallback_threshold, self.fallback_options = fallback, threshold, dict(options or {})
@@ -519,6 +518,12 @@ class CRNNTextRecognitionPipeline(Pipeline):
                 ]
             results.append(result)
         return results
+
+
+def check_fallback_threshold(threshold) -> None:
+    """Raises a `ValueError` unless `threshold` is a confidence in [0, 1] (a cascade's fallback threshold)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"The fallback threshold must be a confidence in [0, 1], got {threshold!r}.")
 
 
 def _blank(image) -> str | None:

@@ -35,7 +35,8 @@ import torch
 
 from .decoding import DEFAULT_BEAM_WIDTH, Lexicon
 from .image_processing_crnn import load_image
-from .pipeline_crnn import DEFAULT_FALLBACK_THRESHOLD  # the pipeline's cascade reads with the same default
+# The pipeline's cascade: the same default and the same check.
+from .pipeline_crnn import DEFAULT_FALLBACK_THRESHOLD, check_fallback_threshold
 
 PER_IMAGE_LEXICON = "per-image lexicon"
 
@@ -166,11 +167,6 @@ def predict(model, processor, images, decodings: Sequence[Decoding], batch_size:
     return predictions, model_seconds
 
 
-def _check_threshold(threshold) -> None:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"The fallback threshold must be a confidence in [0, 1], got {threshold!r}.")
-
-
 def read_again_below(
     predictions: Predictions,
     images,
@@ -197,7 +193,7 @@ def read_again_below(
         others; `decoding_seconds` adds the whole second stage (preprocessing, forward passes, decoding) to the
         first stage's decoding time, and `reread` lists the re-read images' indices.
     """
-    _check_threshold(threshold)
+    check_fallback_threshold(threshold)
     if decoding.per_image:
         raise ValueError("The cascade's fallback decodes without per-image lexicons; pass a lexicon-free decoding.")
     if len(predictions.confidences) != len(images):
@@ -243,7 +239,7 @@ class CRNNCascade:
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be an int >= 1, got {batch_size!r}.")
-        _check_threshold(threshold)
+        check_fallback_threshold(threshold)
         if decoding is not None and decoding.uses_lexicon:
             raise ValueError("The cascade's first stage decodes lexicon-free: its confidence decides what is re-read.")
         self.model, self.processor = model, processor
