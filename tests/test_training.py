@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -612,6 +613,9 @@ def test_predictions_carry_frame_lengths(imagefolder, tmp_path):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+GLOO_ABORT = "terminate called without an active exception"
+
+
 @pytest.mark.slow  # two fresh processes importing torch and transformers: ~30 s on a shared 2-core machine
 def test_torchrun_ddp_two_gloo_processes(imagefolder, tmp_path):
     output_dir = tmp_path / "ddp"
@@ -631,6 +635,11 @@ def test_torchrun_ddp_two_gloo_processes(imagefolder, tmp_path):
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if completed.returncode != 0 and GLOO_ABORT in completed.stderr:
+        # Seen once in ~10 runs on a loaded 2-core machine: a gloo process aborts (SIGABRT from C++, not a Python
+        # error) while both ranks evaluate. One fresh rerun; anything else, or a second abort, fails the test.
+        shutil.rmtree(output_dir, ignore_errors=True)
+        completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 3
