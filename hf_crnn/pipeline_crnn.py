@@ -30,7 +30,7 @@ MIN_READABLE_HEIGHT = 4  # pixels of the original image
 MIN_CONTRAST = 8
 # Call options that hold one value per input image; they follow their images through sorting and batching.
 PER_IMAGE_OPTIONS = ("lexicon",)
-# With a `fallback` pipeline, readings less confident than this are read again by it (a cascade). Chosen for the
+# With a `fallback_pipeline`, readings less confident than this are read again by it (a cascade). Chosen for the
 # shipped pair, crnn-real-en-fast then crnn-real-en with its language model, on crops held out of their training
 # (docs/performance.md); the same value as the language model's greedy cutoff.
 DEFAULT_FALLBACK_THRESHOLD = 0.9
@@ -182,10 +182,10 @@ class CRNNTextRecognitionPipeline(Pipeline):
             beam search fused with the checkpoint's character language model (`language_model.json`; a path or a
             `CharNgramLanguageModel` also works); see `hf_crnn.language_model`.
 
-    A cascade: `fallback=` another text-recognition pipeline (typically a larger, more accurate checkpoint), and the
-    inputs this one reads with a `confidence` below `fallback_threshold` (default 0.9) are read again by it, with
-    `fallback_options` (its decoding options, e.g. `{"language_model": True}`; the call's options decode this
-    pipeline's reading). The inputs to read again are gathered over each read-ahead window and read as one list,
+    A cascade: with `fallback_pipeline=` another text-recognition pipeline (typically a larger, more accurate
+    checkpoint; not to be confused with the lexicon decoding's call option `fallback`), the inputs this one reads with
+    a `confidence` below `fallback_threshold` (default 0.9) are read again by it, with `fallback_options` (its
+    decoding options, e.g. `{"language_model": True}`; the call's options decode this pipeline's reading). The inputs to read again are gathered over each read-ahead window and read as one list,
     so the fallback batches them by width too. Every result then carries `read_by` (`"model"` or `"fallback"`).
     Also settable on an existing pipeline with `set_fallback`.
     """
@@ -200,7 +200,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         *args,
         optimize=None,
         calibration_data=None,
-        fallback=None,
+        fallback_pipeline=None,
         fallback_threshold=DEFAULT_FALLBACK_THRESHOLD,
         fallback_options=None,
         **kwargs,
@@ -209,28 +209,30 @@ class CRNNTextRecognitionPipeline(Pipeline):
         if self.processor is None:
             raise ValueError("The text-recognition pipeline needs the checkpoint's CRNNProcessor.")
         self.optimization_report = None
-        self.fallback = None
-        self.set_fallback(fallback, fallback_threshold, fallback_options)
+        self.fallback_pipeline = None
+        self.set_fallback(fallback_pipeline, fallback_threshold, fallback_options)
         if optimize:
             self.optimize_for_cpu(optimize, calibration_data)
 
-    def set_fallback(self, fallback, threshold=DEFAULT_FALLBACK_THRESHOLD, options=None):
+    def set_fallback(self, pipeline, threshold=DEFAULT_FALLBACK_THRESHOLD, options=None):
         """
-        Makes this pipeline the first stage of a cascade (see the class docstring): `fallback` (a text-recognition
+        Makes this pipeline the first stage of a cascade (see the class docstring): `pipeline` (a text-recognition
         pipeline, or None for no cascade) reads again the inputs read with a confidence below `threshold`, decoding
         with `options`.
         """
         # Any pipeline: loaded as remote code, each checkpoint's pipeline class is a class of its own.
-        if fallback is not None and not isinstance(fallback, Pipeline):
+        if pipeline is not None and not isinstance(pipeline, Pipeline):
             raise ValueError(
-                f"`fallback` must be a text-recognition pipeline of a CRNN checkpoint, got {type(fallback).__name__}."
+                "`fallback_pipeline` must be a text-recognition pipeline of a CRNN checkpoint, got "
+                f"{type(pipeline).__name__}."
             )
-        if fallback is self:
+        if pipeline is self:
             raise ValueError("A pipeline cannot be its own fallback.")
         check_fallback_threshold(threshold)
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"`fallback_options` must be a dict of decoding options, got {type(options).__name__}.")
-        self.fallback, self.fallback_threshold, self.fallback_options = fallback, threshold, dict(options or {})
+        self.fallback_pipeline, self.fallback_threshold = pipeline, threshold
+        self.fallback_options = dict(options or {})
 
     def optimize_for_cpu(self, mode="auto", calibration_data=None):
         """
@@ -405,7 +407,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
             original_widths = [inputs[p].original_width for p in positions]
             for position, result in zip(positions, self.postprocess(model_outputs, original_widths, **batch_params)):
                 results[position] = result
-        if self.fallback is not None:
+        if self.fallback_pipeline is not None:
             self._read_unsure_again(inputs, results, batch_size)
         return results
 
@@ -422,7 +424,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
                 hypothesis["read_by"] = "model"
         if not unsure:
             return
-        reread = self.fallback([inputs[p].image for p in unsure], batch_size=batch_size, **self.fallback_options)
+        images = [inputs[position].image for position in unsure]
+        reread = self.fallback_pipeline(images, batch_size=batch_size, **self.fallback_options)
         for position, result in zip(unsure, reread):
             results[position] = [dict(hypothesis, read_by="fallback") for hypothesis in result]
 
@@ -440,7 +443,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         """Loads one input and preprocesses the piece(s) it is read as (see [`_Input`])."""
         image_processor = self.processor.image_processor
         # A fallback gets the input as given: it may read more channels than this pipeline's processor keeps.
-        given = image if self.fallback is not None else None
+        given = image if self.fallback_pipeline is not None else None
         image = load_image(image, image_processor.num_channels)
         unreadable = self._too_small(image.width, image.height) or _blank(image)
         if unreadable is not None:

@@ -74,7 +74,7 @@ LOAD_WITHOUT_HF_CRNN = textwrap.dedent(
         print("language model used")
     # A cascade of remote-code pipelines: at threshold 1, all but a certain reading is read again by the fallback.
     fallback = pipeline("image-to-text", model=sys.argv[1], trust_remote_code=True)
-    cascade = pipeline("image-to-text", model=sys.argv[1], trust_remote_code=True, fallback=fallback,
+    cascade = pipeline("image-to-text", model=sys.argv[1], trust_remote_code=True, fallback_pipeline=fallback,
                        fallback_threshold=1.0)
     certain = reader(image)[0]["confidence"] == 1.0
     assert cascade(image)[0]["read_by"] == ("model" if certain else "fallback")

@@ -151,7 +151,7 @@ def test_real_cascade_reads_more_than_its_fast_stage_and_rereads_a_minority():
     assert 0 < len(merged.reread) < len(images) / 2
 
 
-# ---- the pipeline's cascade (`fallback=`) ----------------------------------------------------------------------------
+# ---- the pipeline's cascade (`fallback_pipeline=`) -------------------------------------------------------------------
 
 
 def _pipeline(model, processor, **kwargs):
@@ -168,7 +168,7 @@ def test_pipeline_fallback_rereads_exactly_the_unsure_inputs(model, fallback_mod
     reader, fallback = _pipeline(model, processor), _pipeline(fallback_model, processor)
     alone, fallback_alone = reader(word_images, batch_size=2), fallback(word_images, batch_size=2)
     threshold = sorted(result[0]["confidence"] for result in alone)[2]  # the two least confident go to the fallback
-    cascade = _pipeline(model, processor, fallback=fallback, fallback_threshold=threshold)
+    cascade = _pipeline(model, processor, fallback_pipeline=fallback, fallback_threshold=threshold)
     # Small read-ahead windows: the re-read inputs of each window are read again together, and results stay in order.
     results = cascade(word_images, batch_size=2, lookahead_batches=1)
     unsure = [row for row, result in enumerate(alone) if result[0]["confidence"] < threshold]
@@ -189,7 +189,7 @@ def test_pipeline_fallback_thresholds_options_and_unreadable_inputs(
     fallback = _pipeline(fallback_model, processor)
     word_list = tmp_path / "words.txt"
     word_list.write_text("hello\nworld\ncrnn\n")
-    everything = _pipeline(model, processor, fallback=fallback, fallback_threshold=1.0,
+    everything = _pipeline(model, processor, fallback_pipeline=fallback, fallback_threshold=1.0,
                            fallback_options={"language_model": str(word_list)})
     tiny = PIL.Image.new("L", (2, 2), 0)  # unreadable: not worth a second read either
     results = everything([*word_images, tiny], batch_size=4)
@@ -198,15 +198,15 @@ def test_pipeline_fallback_thresholds_options_and_unreadable_inputs(
     assert {result[0]["read_by"] for result in results[:-1]} == {"fallback"}
     assert "unreadable" in results[-1][0] and results[-1][0]["read_by"] == "model"
     never = _MustNotRunPipeline(_pipeline(fallback_model, processor))
-    nothing = _pipeline(model, processor, fallback=never, fallback_threshold=0.0)
+    nothing = _pipeline(model, processor, fallback_pipeline=never, fallback_threshold=0.0)
     plain = _pipeline(model, processor)(word_images)
     assert _texts_and_confidences(nothing(word_images)) == _texts_and_confidences(plain)
     reader = _pipeline(model, processor)
     for kwargs, message in [
-        ({"fallback": "checkpoints/crnn-real-en"}, "must be a text-recognition pipeline"),
-        ({"fallback": fallback, "threshold": 1.5}, "must be a confidence in"),
-        ({"fallback": fallback, "options": ["language_model"]}, "must be a dict"),
-        ({"fallback": reader}, "cannot be its own fallback"),
+        ({"pipeline": "checkpoints/crnn-real-en"}, "must be a text-recognition pipeline"),
+        ({"pipeline": fallback, "threshold": 1.5}, "must be a confidence in"),
+        ({"pipeline": fallback, "options": ["language_model"]}, "must be a dict"),
+        ({"pipeline": reader}, "cannot be its own fallback"),
     ]:
         with pytest.raises(ValueError, match=message):
             reader.set_fallback(**kwargs)
@@ -229,7 +229,7 @@ def test_pipeline_fallback_reads_the_input_as_given(model, processor, word_image
         PIL.Image.fromarray(torch.randint(0, 256, (32, 80, 3), generator=generator, dtype=torch.uint8).numpy())
         for _ in range(3)
     ]
-    cascade = _pipeline(model, processor, fallback=colour_fallback, fallback_threshold=1.0)
+    cascade = _pipeline(model, processor, fallback_pipeline=colour_fallback, fallback_threshold=1.0)
     expected = colour_fallback(images)
     assert _texts_and_confidences(cascade(images)) == pytest.approx(_texts_and_confidences(expected))
     grey = colour_fallback([image.convert("L") for image in images])
