@@ -11,8 +11,8 @@ Recognizers (`--peers`, default all; a peer that cannot run here gets a *skipped
   `hf_crnn.evaluation.predict`; each checkpoint once per `--optimize` mode (default `none`: as loaded; `fp32`,
   `bf16`, `int8`, `int8_bf16`, `auto`: through `hf_crnn.fast_inference.optimize_for_cpu`, built in `load()`,
   untimed). The int8 modes and `auto` are calibrated on `--calibration_samples` (64) TRAINING images, never an
-  evaluation set: `--calibration_dir` (default `<shared_dir>/data/real/iiit5k_train` when it exists, else `synthetic`: words in
-  the training fonts), through each checkpoint's own processor.
+  evaluation set: `--calibration_dir` (default `<shared_dir>/data/real/iiit5k_train` when it exists, else
+  `synthetic`: words in the training fonts), through each checkpoint's own processor.
 * **tesseract**: Tesseract 5's LSTM engine with its English model, single-word mode (`--psm 8`), through `tesserocr`
   when installed (its wheels bundle Tesseract 5.5; models from Debian's `tesseract-ocr-eng`; one API call per crop),
   else its command line with all crops of a set in one call; `--tesseract_backend` forces one. Crops go in as they
@@ -111,7 +111,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     resolve_language_model,
     score_predictions,
 )
-from hf_crnn.recognition import DEFAULT_FALLBACK_THRESHOLD, read_again_below  # noqa: E402
+from hf_crnn.recognition import DEFAULT_FALLBACK_THRESHOLD, CRNNCascade  # noqa: E402
 from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL  # noqa: E402
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
 from hf_crnn.fast_inference import (  # noqa: E402
@@ -280,7 +280,7 @@ class CRNNRecognizer(Recognizer):
 
 class CRNNCascadeRecognizer(CRNNRecognizer):
     """
-    `hf_crnn.recognition`'s cascade: this checkpoint reads every crop greedily, and `fallback` (a `CRNNRecognizer`,
+    `hf_crnn.recognition.CRNNCascade`: this checkpoint reads every crop greedily, and `fallback` (a `CRNNRecognizer`,
     with its own optimize mode and decoding) reads again the crops read with a confidence below `threshold`; both
     stages are timed.
     """
@@ -288,25 +288,25 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
     def __init__(self, model_name_or_path: str, fallback: CRNNRecognizer, threshold: float, **kwargs):
         super().__init__(model_name_or_path, **kwargs)
         self.fallback, self.threshold = fallback, threshold
-        self.num_reread = None
+        self.cascade = self.num_reread = None
         fallback_name = fallback.name.removeprefix("CRNN (").replace(")", "", 1)
         self.name += f" → {fallback_name} below {threshold:g}"
 
     def load(self) -> None:
         super().load()
         self.fallback.load()
+        self.cascade = CRNNCascade(
+            self.model, self.processor, self.fallback.model, self.fallback.processor, self.threshold,
+            self.fallback.decoding.options.get("language_model"), self.batch_size, decoding=self.decoding,
+        )
 
     def row_fields(self) -> dict:
         return {**super().row_fields(), "fallback": self.fallback.row_fields(), "threshold": self.threshold,
                 "reread": self.num_reread}
 
     def recognize(self, images):
-        self.fallback.batch_size = self.batch_size
-        predictions, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size)
-        result = read_again_below(
-            predictions[self.decoding.name], images, self.fallback.model, self.fallback.processor,
-            self.fallback.decoding, self.threshold, self.batch_size,
-        )
+        self.cascade.batch_size = self.batch_size  # `compare` sets each batch size compared on the recognizer
+        result = self.cascade.predict(images)
         self.num_reread = len(result.reread)
         return result.texts, result.confidences
 

@@ -22,6 +22,7 @@ import torch
 from transformers import HfArgumentParser
 
 from hf_crnn.benchmark_datasets import load_evaluation_dataset
+from hf_crnn.decoding import DEFAULT_BEAM_WIDTH
 from hf_crnn.evaluation import (
     DEFAULT_CHECKPOINT,
     language_model_decoding,
@@ -55,7 +56,7 @@ class TuningArguments:
         default_factory=lambda: [str(DEFAULT_GREEDY_CONFIDENCE_CUTOFF)],
         metadata={"help": "Greedy-confidence cutoffs to try ('none': search every image)."},
     )
-    beam_width: int = field(default=10, metadata={"help": "Beam width of the fused search."})
+    beam_width: int = field(default=DEFAULT_BEAM_WIDTH, metadata={"help": "Beam width of the fused search."})
     source: str | None = field(default=None, metadata={"help": "Where the words come from (for --output_file)."})
     output_file: str | None = field(default=None, metadata={"help": "Write the best setting's model here."})
     num_threads: int | None = field(default=None, metadata={"help": "torch CPU threads."})

@@ -37,7 +37,7 @@ from transformers.utils import logging as transformers_logging
 
 from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, read_word_list_file
 from .image_processing_crnn import load_image
-from .language_model import CHECKPOINT_LANGUAGE_MODEL
+from .language_model import CHECKPOINT_LANGUAGE_MODEL, language_model_option
 from .modeling_crnn import CRNNForTextRecognition
 from .pipeline_crnn import DEFAULT_FALLBACK_THRESHOLD
 
@@ -289,8 +289,8 @@ def run_recognize(args: argparse.Namespace) -> int:
     if args.language_model is not None:
         # Built once here, so a missing file or a checkpoint without one is a usage error, not a failure per image.
         # In a cascade it is the fallback's ("checkpoint": the fallback checkpoint's own).
-        option = True if args.language_model == CHECKPOINT_LANGUAGE_MODEL else args.language_model
         try:
+            option = language_model_option(args.language_model)
             language_model = (fallback or recognizer).processor.resolve_language_model(option)
         except ValueError as error:
             raise CommandError(f"--language-model {args.language_model}: {error}") from error

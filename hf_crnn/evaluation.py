@@ -68,7 +68,7 @@ from .benchmark_datasets import (
     synthetic_display_name,
 )
 from .decoding import load_lexicon
-from .language_model import CHECKPOINT_LANGUAGE_MODEL, LANGUAGE_MODEL_FILE
+from .language_model import CHECKPOINT_LANGUAGE_MODEL, LANGUAGE_MODEL_FILE, language_model_option
 from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
 from .recognition import (  # re-exported: evaluation's API before recognition.py existed
     DEFAULT_FALLBACK_THRESHOLD,
@@ -191,7 +191,7 @@ class EvaluationArguments:
 def resolve_language_model(name: str, processor):
     """A `--language_model` value: `"checkpoint"` for the checkpoint's own, else a file path (see
     `CRNNProcessor.resolve_language_model`, which raises a `ValueError` naming the problem)."""
-    return processor.resolve_language_model(True if name == CHECKPOINT_LANGUAGE_MODEL else name)
+    return processor.resolve_language_model(language_model_option(name))
 
 
 def global_lexicon_decodings(paths: Sequence[str], processor, delta: int = 3) -> tuple[list[Decoding], list[str]]:
@@ -481,6 +481,8 @@ def evaluate_dataset(
         lexicons = lexicons if any(lexicons) else None  # an all-empty column is no lexicon
     decodings = [decoding for decoding in decodings if lexicons is not None or not decoding.per_image]
     merged = {decoding.name: Predictions() for decoding in decodings}
+    if cascade is not None:
+        merged[cascade.name] = Predictions(reread=[])
     model_seconds = 0.0
     for start in range(0, len(dataset), CHUNK_SIZE):
         stop = min(start + CHUNK_SIZE, len(dataset))
@@ -493,7 +495,6 @@ def evaluate_dataset(
             chunk[cascade.name] = cascade.read_again(chunk[cascade.decoding.name], images)
             chunk[cascade.name].reread = [start + row for row in chunk[cascade.name].reread]
         for name_, predictions in chunk.items():
-            merged.setdefault(name_, Predictions(reread=[] if predictions.reread is not None else None))
             merged[name_].texts += predictions.texts
             merged[name_].confidences += predictions.confidences
             merged[name_].decoding_seconds += predictions.decoding_seconds

@@ -280,6 +280,12 @@ def _load_file(path: str, _modified_ns: int, _size: int) -> CharNgramLanguageMod
     return CharNgramLanguageModel.from_word_list(path)
 
 
+def language_model_option(value: str) -> bool | str:
+    """A command line's language-model value as a `language_model=` option: `CHECKPOINT_LANGUAGE_MODEL` is the
+    checkpoint's own (`True`), anything else a file path."""
+    return True if value == CHECKPOINT_LANGUAGE_MODEL else value
+
+
 def load_language_model(path: str | os.PathLike) -> CharNgramLanguageModel:
     """
     A language model from a file written by `CharNgramLanguageModel.save` (`.json`), or trained with the default
@@ -298,6 +304,7 @@ __all__ = [
     "LANGUAGE_MODEL_FILE",
     "WORD_BOUNDARY",
     "CharNgramLanguageModel",
+    "language_model_option",
     "load_language_model",
     "normalize_character",
     "normalize_word",

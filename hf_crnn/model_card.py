@@ -266,7 +266,7 @@ def _training_section(training: str | Mapping[str, Any] | None) -> str | None:
 
 
 def _ships_language_model(processor) -> bool:
-    return getattr(processor, "language_model", None) is not None
+    return bool(getattr(processor, "has_language_model", False))
 
 
 def _usage_section(repo: str, language_model: bool = False) -> str:

@@ -185,8 +185,9 @@ class CRNNTextRecognitionPipeline(Pipeline):
     A cascade: with `fallback_pipeline=` another text-recognition pipeline (typically a larger, more accurate
     checkpoint; not to be confused with the lexicon decoding's call option `fallback`), the inputs this one reads with
     a `confidence` below `fallback_threshold` (default 0.9) are read again by it, with `fallback_options` (its
-    decoding options, e.g. `{"language_model": True}`; the call's options decode this pipeline's reading). The inputs to read again are gathered over each read-ahead window and read as one list,
-    so the fallback batches them by width too. Every result then carries `read_by` (`"model"` or `"fallback"`).
+    decoding options, e.g. `{"language_model": True}`; the call's options decode this pipeline's reading). The
+    inputs to read again are gathered over each read-ahead window and read as one list, so the fallback batches them
+    by width too. Every result then carries `read_by` (`"model"` or `"fallback"`).
     Also settable on an existing pipeline with `set_fallback`.
     """
 

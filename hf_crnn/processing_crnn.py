@@ -87,6 +87,11 @@ class CRNNProcessor(ProcessorMixin):
             self._language_model = load_language_model(self._language_model)
         return self._language_model
 
+    @property
+    def has_language_model(self) -> bool:
+        """Whether the processor has a language model, without reading its file."""
+        return self._language_model is not None
+
     @language_model.setter
     def language_model(self, language_model):
         if language_model is not None and not isinstance(language_model, (CharNgramLanguageModel, str, os.PathLike)):
