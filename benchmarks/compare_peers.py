@@ -100,6 +100,7 @@ from hf_crnn.benchmark_datasets import (  # noqa: E402
 )
 from hf_crnn.evaluation import (  # noqa: E402
     DEFAULT_CHECKPOINT,
+    CascadeArguments,
     describe_machine_load,
     language_model_decoding,
     lexicon_free_decoding,
@@ -111,7 +112,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     resolve_language_model,
     score_predictions,
 )
-from hf_crnn.recognition import DEFAULT_FALLBACK_THRESHOLD, CRNNCascade  # noqa: E402
+from hf_crnn.recognition import CRNNCascade  # noqa: E402
 from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL  # noqa: E402
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
 from hf_crnn.fast_inference import (  # noqa: E402
@@ -1016,7 +1017,7 @@ def format_rows(rows: Sequence[dict]) -> list[list[str]]:
 
 
 @dataclass
-class CompareArguments:
+class CompareArguments(CascadeArguments):
     """Arguments of `benchmarks/compare_peers.py`."""
 
     model_name_or_path: str = field(
@@ -1048,17 +1049,6 @@ class CompareArguments:
             "help": f"Also run each CRNN row with beam search fused with a character language model: "
             f"'{CHECKPOINT_LANGUAGE_MODEL}' for each checkpoint's own language_model.json, or a path."
         },
-    )
-    fallback_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "Add cascade rows (hf_crnn.recognition): each other CRNN checkpoint, in each --optimize mode, "
-            "reads greedily and this checkpoint (same mode, with --language_model when given) reads again the crops "
-            "read with a confidence below --fallback_threshold."
-        },
-    )
-    fallback_threshold: float = field(
-        default=DEFAULT_FALLBACK_THRESHOLD, metadata={"help": "The cascade's confidence threshold, in [0, 1]."}
     )
     calibration_samples: int = field(
         default=64, metadata={"help": "Calibration images for int8/auto (first N of --calibration_dir)."}
@@ -1095,6 +1085,7 @@ class CompareArguments:
     output_dir: str = field(default="benchmark_results/peers", metadata={"help": "Where peers.json/.md go."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.num_samples < 0:
             raise ValueError(f"--num_samples must not be negative, got {self.num_samples}.")
         for name in ("threads", "max_samples", "calibration_samples"):
@@ -1117,8 +1108,6 @@ class CompareArguments:
             raise ValueError(
                 f"--tesseract_backend must be one of {TESSERACT_BACKENDS}, got {self.tesseract_backend!r}."
             )
-        if not 0.0 <= self.fallback_threshold <= 1.0:
-            raise ValueError(f"--fallback_threshold must be in [0, 1], got {self.fallback_threshold}.")
         if self.synthetic_crops_dir is not None and not self.num_samples:
             raise ValueError("--synthetic_crops_dir needs synthetic words (--num_samples > 0).")
 

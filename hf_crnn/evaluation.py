@@ -99,7 +99,29 @@ MISTAKE_FIELDS = ("decoding", "index", "path", "label", "prediction", "confidenc
 
 
 @dataclass
-class EvaluationArguments:
+class CascadeArguments:
+    """The cascade options of `hf-crnn evaluate` and `benchmarks/compare_peers.py` (see `hf_crnn.recognition`)."""
+
+    fallback_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Add a cascade: the evaluated CRNN reads first (lexicon-free), and this checkpoint reads again "
+            "the images read with a confidence below --fallback_threshold (compare_peers.py: in the same --optimize "
+            "mode), decoding with --language_model when given (the fallback's own for 'checkpoint'), else greedily. "
+            "Its images/s count both stages. See hf_crnn.recognition."
+        },
+    )
+    fallback_threshold: float = field(
+        default=DEFAULT_FALLBACK_THRESHOLD, metadata={"help": "The cascade's confidence threshold, in [0, 1]."}
+    )
+
+    def __post_init__(self):
+        if not 0.0 <= self.fallback_threshold <= 1.0:
+            raise ValueError(f"--fallback_threshold must be in [0, 1], got {self.fallback_threshold}.")
+
+
+@dataclass
+class EvaluationArguments(CascadeArguments):
     """Arguments of `hf-crnn evaluate` / `examples/run_evaluation.py`."""
 
     model_name_or_path: str = field(
@@ -146,17 +168,6 @@ class EvaluationArguments:
             "language model .json, or a word list to train one on)."
         },
     )
-    fallback_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "Add a cascade row: this checkpoint reads again the images the evaluated model reads with a "
-            "confidence below --fallback_threshold (its first lexicon-free row), decoding with --language_model "
-            "when given (the fallback's own for 'checkpoint'), else greedily. See hf_crnn.recognition."
-        },
-    )
-    fallback_threshold: float = field(
-        default=DEFAULT_FALLBACK_THRESHOLD, metadata={"help": "The cascade's confidence threshold, in [0, 1]."}
-    )
     lexicon_delta: int = field(default=3, metadata={"help": "Edit-distance radius of the large-lexicon search."})
     batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, or auto (cuda when available)."})
@@ -166,6 +177,7 @@ class EvaluationArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow checkpoint code other than hf_crnn's."})
 
     def __post_init__(self):
+        super().__post_init__()
         for name in ("batch_size", "num_synthetic_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}.")
@@ -179,8 +191,6 @@ class EvaluationArguments:
             raise ValueError(f"--gt_format must be one of {GT_FORMATS}, got {self.gt_format!r}.")
         if not self.datasets:
             raise ValueError("--datasets needs at least one dataset.")
-        if not 0.0 <= self.fallback_threshold <= 1.0:
-            raise ValueError(f"--fallback_threshold must be in [0, 1], got {self.fallback_threshold}.")
         if self.synthetic_crops_dir is not None and SYNTHETIC_SOURCE not in self.datasets:
             raise ValueError(f"--synthetic_crops_dir writes the '{SYNTHETIC_SOURCE}' set: add it to --datasets.")
 
@@ -932,6 +942,7 @@ if __name__ == "__main__":
 
 __all__ = [
     "CONFIDENCE_THRESHOLDS",
+    "CascadeArguments",
     "DEFAULT_CHECKPOINT",
     "DEFAULT_GLOBAL_LEXICON",
     "DatasetReport",
