@@ -286,11 +286,15 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
     stages are timed.
     """
 
-    def __init__(self, model_name_or_path: str, fallback: CRNNRecognizer, threshold: float, **kwargs):
+    def __init__(
+        self, model_name_or_path: str, fallback: CRNNRecognizer, threshold: float, fallback_beam_width: int, **kwargs
+    ):
         super().__init__(model_name_or_path, **kwargs)
-        self.fallback, self.threshold = fallback, threshold
+        self.fallback, self.threshold, self.fallback_beam_width = fallback, threshold, fallback_beam_width
         self.cascade = self.num_reread = None
         fallback_name = fallback.name.removeprefix("CRNN (").replace(")", "", 1)
+        if fallback.language_model is not None:
+            fallback_name += f" (beam {fallback_beam_width})"
         self.name += f" → {fallback_name} below {threshold:g}"
 
     def load(self) -> None:
@@ -299,11 +303,14 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
         self.cascade = CRNNCascade(
             self.model, self.processor, self.fallback.model, self.fallback.processor, self.threshold,
             self.fallback.decoding.options.get("language_model"), self.batch_size, decoding=self.decoding,
+            fallback_beam_width=self.fallback_beam_width,
         )
 
     def row_fields(self) -> dict:
-        return {**super().row_fields(), "fallback": self.fallback.row_fields(), "threshold": self.threshold,
-                "reread": self.num_reread}
+        fallback = self.fallback.row_fields()
+        if self.cascade is not None:  # loaded: its fallback decodes with the cascade's beam width
+            fallback["decoding"] = self.cascade.fallback_decoding.name
+        return {**super().row_fields(), "fallback": fallback, "threshold": self.threshold, "reread": self.num_reread}
 
     def recognize(self, images):
         self.cascade.batch_size = self.batch_size  # `compare` sets each batch size compared on the recognizer
@@ -1180,7 +1187,9 @@ def make_crnn_recognizers(args: CompareArguments, calibration_dir: str | None = 
             recognizers += [CRNNRecognizer(path, language_model=lm, **options) for lm in language_models]
             if args.fallback_model is not None and path != args.fallback_model:
                 fallback = CRNNRecognizer(args.fallback_model, language_model=args.language_model, **options)
-                recognizers.append(CRNNCascadeRecognizer(path, fallback, args.fallback_threshold, **options))
+                recognizers.append(
+                    CRNNCascadeRecognizer(path, fallback, args.fallback_threshold, args.fallback_beam_width, **options)
+                )
     return recognizers
 
 

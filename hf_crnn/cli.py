@@ -3,6 +3,7 @@
 
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
                       [--language-model checkpoint|FILE] [--fallback-model PATH [--fallback-threshold T]]
+                      (with --fallback-model, --beam-width is the beam of the fallback's --language-model search)
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict] [--fast]
     hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
     hf-crnn export --format easyocr --model PATH --output_dir DIR [--name NAME] [--lang_list en ...] [--overwrite]
@@ -39,7 +40,7 @@ from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, re
 from .image_processing_crnn import load_image
 from .language_model import CHECKPOINT_LANGUAGE_MODEL, language_model_option
 from .modeling_crnn import CRNNForTextRecognition
-from .pipeline_crnn import DEFAULT_FALLBACK_THRESHOLD
+from .pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_THRESHOLD
 
 # onnx and onnxruntime themselves are imported only when `export-onnx` runs.
 from .onnx_export import DEFAULT_OPSET_VERSION, PARITY_TOLERANCE, ONNXValidationError, export_onnx
@@ -162,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fallback-model",
         metavar="PATH",
         help="a cascade: --model reads every image greedily, and this more accurate checkpoint "
-        "reads again those read with a confidence below --fallback-threshold (with --language-model when given)",
+        "reads again those read with a confidence below --fallback-threshold (with --language-model when given, "
+        f"in a beam of --beam-width, default {DEFAULT_FALLBACK_BEAM_WIDTH})",
     )
     recognize.add_argument(
         "--fallback-threshold",
@@ -276,11 +278,13 @@ def run_recognize(args: argparse.Namespace) -> int:
         raise CommandError("--language-model and --lexicon are two different decodings; pass one of them")
     if args.fast and args.device == "cuda":
         raise CommandError("--fast optimizes for the CPU; it cannot be combined with --device cuda")
-    if args.fallback_model is not None and (args.lexicon is not None or args.beam_width is not None):
+    if args.fallback_model is not None and args.lexicon is not None:
         raise CommandError(
             "--fallback-model reads greedily, then again with the fallback (greedily, or with --language-model); "
-            "it does not take --lexicon or --beam-width"
+            "it does not take --lexicon"
         )
+    if args.fallback_model is not None and args.beam_width is not None and args.language_model is None:
+        raise CommandError("--beam-width with --fallback-model sets the beam of the fallback's --language-model search")
     device = "cpu" if args.fast else args.device
     with _transformers_progress_bars(enabled=sys.stderr.isatty()):
         recognizer = load_recognizer(args.model, device)
@@ -298,16 +302,20 @@ def run_recognize(args: argparse.Namespace) -> int:
         for stage in (recognizer, fallback):
             if stage is not None:
                 optimize_recognizer(stage, paths)
+    beam_width = args.beam_width
     if fallback is not None:
-        fallback_options = {"language_model": language_model} if language_model is not None else None
+        fallback_options = None
+        if language_model is not None:
+            beam_width = beam_width or DEFAULT_FALLBACK_BEAM_WIDTH
+            fallback_options = {"language_model": language_model, "beam_width": beam_width}
         recognizer.set_fallback(fallback, args.fallback_threshold, fallback_options)
-        language_model = None  # the first stage reads greedily
+        language_model = beam_width = None  # the first stage reads greedily
     # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
     decoding_options = {}
     if args.lexicon is not None:
         decoding_options["lexicon"] = args.lexicon
-    if args.beam_width is not None:
-        decoding_options["beam_width"] = args.beam_width
+    if beam_width is not None:
+        decoding_options["beam_width"] = beam_width
     if language_model is not None:
         decoding_options["language_model"] = language_model
 

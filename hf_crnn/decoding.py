@@ -21,7 +21,6 @@ rapidfuzz (fast edit distances for large lexicons) is optional and replaced by a
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 import os
 import warnings
@@ -660,12 +659,21 @@ def _frame_label_candidates(
 ) -> list[list[int]]:
     """Per frame of a `(T, V)` array, the non-blank labels worth extending a prefix with, most probable first:
     probability at least `min_char_prob`, at most `max_chars_per_frame` of them."""
-    order = np.argsort(-log_probs, axis=1, kind="stable")
-    keep = np.take_along_axis(log_probs, order, axis=1) >= (math.log(min_char_prob) if min_char_prob > 0 else -np.inf)
-    keep &= order != blank_id
+    threshold = math.log(min_char_prob) if min_char_prob > 0 else -np.inf
+    passing = log_probs >= threshold
+    passing[:, blank_id] = False
+    candidates: list[list[int]] = [[] for _ in range(log_probs.shape[0])]
+    # Most frames of a trained model have no character past the cutoff: sort only the others.
+    frames = np.flatnonzero(passing.any(axis=1))
+    if frames.size == 0:
+        return candidates
+    order = np.argsort(-log_probs[frames], axis=1, kind="stable")
+    keep = np.take_along_axis(passing[frames], order, axis=1)
     if max_chars_per_frame is not None:
         keep &= np.cumsum(keep, axis=1) <= max_chars_per_frame
-    return [row_order[row_keep].tolist() for row_order, row_keep in zip(order, keep)]
+    for frame, row_order, row_keep in zip(frames.tolist(), order, keep):
+        candidates[frame] = row_order[row_keep].tolist()
+    return candidates
 
 
 def _prefix_beam_search(
@@ -703,14 +711,11 @@ def _prefix_beam_search(
         total = _log_add(blank_score, char_score) + lm_bonus
         return total - oov_penalty * len(prefix) if node == _OUT_OF_LEXICON else total
 
-    def language_model_step(lm_state, lm_bonus: float, label: int):
-        character = token_characters[label]
-        if not character:  # punctuation and the like: not scored
-            return lm_state, lm_bonus
-        lm_state, log_prob = language_model.step(lm_state, character)
+    if language_model is not None:  # looked up once: a prefix is extended tens of thousands of times per batch
+        lm_step, lm_weight = language_model.step, language_model.weight
         # The bonus offsets the cost of each scored character; a word boundary gets none.
-        bonus = language_model.length_bonus if character != WORD_BOUNDARY else 0.0
-        return lm_state, lm_bonus + language_model.weight * log_prob + bonus
+        length_bonus = language_model.length_bonus
+        lm_bonuses = [0.0 if character == WORD_BOUNDARY else length_bonus for character in token_characters]
 
     initial_lm_state = language_model.initial_state if language_model is not None else None
     beam: dict[tuple[int, ...], list] = {(): [0.0, _NEG_INF, 0, initial_lm_state, 0.0]}
@@ -728,15 +733,16 @@ def _prefix_beam_search(
         extended: dict[tuple[int, ...], list] = {}
         for prefix, (blank_score, char_score, node, lm_state, lm_bonus) in beam.items():
             total = _log_add(blank_score, char_score)
-            entry = extended.get(prefix)
-            if entry is None:
-                entry = extended[prefix] = [_NEG_INF, _NEG_INF, node, lm_state, lm_bonus]
-            entry[0] = _log_add(entry[0], total + blank_log_prob)
             last = prefix[-1] if prefix else -1
-            if last >= 0:
-                # The last character repeated without a blank collapses into the same prefix. Done whether or
-                # not the label survived this frame's pruning: it is no extra branch and keeps scores tight.
-                entry[1] = _log_add(entry[1], char_score + row[last])
+            # The last character repeated without a blank collapses into the same prefix. Done whether or not the
+            # label survived this frame's pruning: it is no extra branch and keeps scores tight.
+            held_score = char_score + row[last] if last >= 0 else _NEG_INF
+            entry = extended.get(prefix)
+            if entry is None:  # the usual case; log-adding to the -inf of a fresh entry would change nothing
+                extended[prefix] = [total + blank_log_prob, held_score, node, lm_state, lm_bonus]
+            else:  # a shorter prefix of the beam grew into this one first
+                entry[0] = _log_add(entry[0], total + blank_log_prob)
+                entry[1] = _log_add(entry[1], held_score)
             for label in labels:
                 if children is None:
                     child = 0
@@ -752,13 +758,15 @@ def _prefix_beam_search(
                 entry = extended.get(grown)
                 if entry is None:
                     entry = extended[grown] = [_NEG_INF, score, child, lm_state, lm_bonus]
-                    if language_model is not None:
-                        entry[3], entry[4] = language_model_step(lm_state, lm_bonus, label)
+                    if language_model is not None and token_characters[label]:  # punctuation and the like: unscored
+                        entry[3], log_prob = lm_step(lm_state, token_characters[label])
+                        entry[4] = lm_bonus + lm_weight * log_prob + lm_bonuses[label]
                 else:
                     entry[1] = _log_add(entry[1], score)
-        beam = (
-            extended if len(extended) <= beam_width else dict(heapq.nlargest(beam_width, extended.items(), key=rank))
-        )
+        if len(extended) > beam_width:
+            # What heapq.nlargest returns (ties in insertion order), faster for the few dozen prefixes of a frame.
+            extended = dict(sorted(extended.items(), key=rank, reverse=True)[:beam_width])
+        beam = extended
     return beam
 
 

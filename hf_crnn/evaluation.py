@@ -71,6 +71,7 @@ from .decoding import load_lexicon
 from .language_model import CHECKPOINT_LANGUAGE_MODEL, LANGUAGE_MODEL_FILE, language_model_option
 from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
 from .recognition import (  # re-exported: evaluation's API before recognition.py existed
+    DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
     CRNNCascade,
     Decoding,
@@ -114,10 +115,16 @@ class CascadeArguments:
     fallback_threshold: float = field(
         default=DEFAULT_FALLBACK_THRESHOLD, metadata={"help": "The cascade's confidence threshold, in [0, 1]."}
     )
+    fallback_beam_width: int = field(
+        default=DEFAULT_FALLBACK_BEAM_WIDTH,
+        metadata={"help": "The beam of the fallback's search with --language_model (not --beam_width's)."},
+    )
 
     def __post_init__(self):
         if not 0.0 <= self.fallback_threshold <= 1.0:
             raise ValueError(f"--fallback_threshold must be in [0, 1], got {self.fallback_threshold}.")
+        if self.fallback_beam_width < 1:
+            raise ValueError(f"--fallback_beam_width must be >= 1, got {self.fallback_beam_width}.")
 
 
 @dataclass
@@ -863,7 +870,7 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
             fallback_language_model = resolve_language_model(args.language_model, fallback_processor)
         cascade = CRNNCascade(
             model, processor, fallback_model, fallback_processor, args.fallback_threshold, fallback_language_model,
-            args.batch_size, decoding=decodings[0],
+            args.batch_size, decoding=decodings[0], fallback_beam_width=args.fallback_beam_width,
         )
     decodings += [per_image_lexicon_decoding(args.lexicon_delta), *global_decodings]
     reports = []

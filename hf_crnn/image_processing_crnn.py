@@ -250,29 +250,32 @@ class CRNNImageProcessor(BaseImageProcessor):
             images = [images]
         if len(images) == 0:
             raise ValueError("No images were given.")
-        resized = []
+        resized, widths = [], []
         for image in images:
             image = load_image(image, self.num_channels)
             width = self.resized_width(image.width, image.height)
-            array = np.asarray(image.resize((width, self.image_height), resample=self.resample))
-            extra = self.target_width(image.width, image.height) - width
-            if extra:
-                pad = [(0, 0), (0, extra)] + [(0, 0)] * (array.ndim - 2)
-                array = np.pad(array, pad, mode="edge")
-            resized.append(array)
-        widths = np.array([image.shape[1] for image in resized], dtype=np.int64)
+            resized.append(np.asarray(image.resize((width, self.image_height), resample=self.resample)))
+            widths.append(self.target_width(image.width, image.height))
+        widths = np.array(widths, dtype=np.int64)
         multiple = self.pad_width_multiple
         batch_width = int(-(-widths.max() // multiple) * multiple)
 
         batch = np.zeros((len(resized), self.image_height, batch_width, self.num_channels), dtype=np.uint8)
         for index, image in enumerate(resized):
-            batch[index, :, : image.shape[1]] = image.reshape(self.image_height, image.shape[1], self.num_channels)
-        pixel_values = batch.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
-        pixel_values -= self._per_channel(self.image_mean, "image_mean")
-        pixel_values /= self._per_channel(self.image_std, "image_std")
+            image = image.reshape(self.image_height, image.shape[1], self.num_channels)
+            width = image.shape[1]
+            batch[index, :, :width] = image
+            # Edge padding (counted in `image_widths`): the last column repeated, as np.pad(mode="edge") would.
+            batch[index, :, width : widths[index]] = image[:, -1:]
+        # Normalised in place in the (B, H, W, C) layout, then viewed as (B, C, H, W): fewer passes over the batch.
+        pixel_values = batch.astype(np.float32)
+        pixel_values *= np.float32(1 / 255)
+        pixel_values -= self._per_channel(self.image_mean, "image_mean").reshape(1, 1, 1, self.num_channels)
+        pixel_values /= self._per_channel(self.image_std, "image_std").reshape(1, 1, 1, self.num_channels)
         # Padding is 0 after normalisation; the model ignores it anyway when given `image_widths`.
-        padding = np.arange(batch_width)[None, :] >= widths[:, None]
-        pixel_values *= ~padding[:, None, None, :]
+        for index, width in enumerate(widths.tolist()):
+            pixel_values[index, :, width:] = 0.0
+        pixel_values = np.ascontiguousarray(pixel_values.transpose(0, 3, 1, 2))  # a view when there is one channel
 
         tensor_type = None if return_tensors in (None, "np") else return_tensors
         data = {"pixel_values": pixel_values, "image_widths": widths}

@@ -117,6 +117,7 @@ class CharNgramLanguageModel:
         self.alphabet = frozenset("".join(self.words))
         self._counts, self._totals, self._types = self._count(self.words, order)
         self._log_prob_cache: dict[tuple[str, str], float] = {}
+        self._step_cache: dict[tuple[str, str], tuple[str, float]] = {}
 
     @staticmethod
     def _count(words: Sequence[str], order: int):
@@ -188,9 +189,17 @@ class CharNgramLanguageModel:
     def step(self, state: str, character: str) -> tuple[str, float]:
         """`(next state, natural-log probability)` of `character` after `state`: a normalised character, or
         `WORD_BOUNDARY` (a space between words: the word ends, and the next starts from `initial_state`)."""
-        if character == WORD_BOUNDARY:
-            return self.initial_state, self.end_log_prob(state)
-        return self.next_state(state, character), self.log_prob(state, character)
+        key = (state, character)
+        cached = self._step_cache.get(key)  # a beam search asks the same steps frame after frame
+        if cached is None:
+            if len(self._step_cache) >= _CACHE_LIMIT:  # bounded memory when streaming many images
+                self._step_cache.clear()
+            if character == WORD_BOUNDARY:
+                cached = self.initial_state, self.end_log_prob(state)
+            else:
+                cached = self.next_state(state, character), self.log_prob(state, character)
+            self._step_cache[key] = cached
+        return cached
 
     def score(self, text: str) -> float:
         """Natural-log probability of a text (unscored characters skipped; each space ends a word), its end

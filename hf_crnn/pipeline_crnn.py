@@ -34,6 +34,10 @@ PER_IMAGE_OPTIONS = ("lexicon",)
 # shipped pair, crnn-real-en-fast then crnn-real-en with its language model, on crops held out of their training
 # (docs/performance.md); the same value as the language model's greedy cutoff.
 DEFAULT_FALLBACK_THRESHOLD = 0.9
+# The beam width a cascade's fallback searches with its language model (`CRNNCascade`, `hf-crnn recognize`; pass it in
+# `fallback_options` here). On the same held-out crops the accurate checkpoint read as many words with widths 3, 4, 10
+# and 20 (2 fewer with 2), and a beam of 3 costs half the search of the default 10 on the crops a cascade re-reads.
+DEFAULT_FALLBACK_BEAM_WIDTH = 3
 
 
 @dataclass
@@ -185,7 +189,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
     A cascade: with `fallback_pipeline=` another text-recognition pipeline (typically a larger, more accurate
     checkpoint; not to be confused with the lexicon decoding's call option `fallback`), the inputs this one reads with
     a `confidence` below `fallback_threshold` (default 0.9) are read again by it, with `fallback_options` (its
-    decoding options, e.g. `{"language_model": True}`; the call's options decode this pipeline's reading). The
+    decoding options, e.g. `{"language_model": True, "beam_width": 3}`, the shipped pair's setting; the call's
+    options decode this pipeline's reading). The
     inputs to read again are gathered over each read-ahead window and read as one list, so the fallback batches them
     by width too. Every result then carries `read_by` (`"model"` or `"fallback"`).
     Also settable on an existing pipeline with `set_fallback`.

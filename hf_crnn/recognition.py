@@ -36,7 +36,7 @@ import torch
 from .decoding import DEFAULT_BEAM_WIDTH, Lexicon
 from .image_processing_crnn import load_image
 # The pipeline's cascade: the same default and the same check.
-from .pipeline_crnn import DEFAULT_FALLBACK_THRESHOLD, check_fallback_threshold
+from .pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_THRESHOLD, check_fallback_threshold
 
 PER_IMAGE_LEXICON = "per-image lexicon"
 
@@ -222,6 +222,8 @@ class CRNNCascade:
         fallback_language_model (*optional*): The fallback decodes by beam search fused with this character
             language model (`True` for the fallback checkpoint's own `language_model.json`, a path, or a
             `CharNgramLanguageModel`); `None` decodes greedily.
+        fallback_beam_width (`int`, defaults to `DEFAULT_FALLBACK_BEAM_WIDTH`, 3): The beam of that search (chosen
+            on held-out crops; see `hf_crnn.pipeline_crnn`).
         batch_size (`int`, defaults to 32): Images per forward pass, in both stages.
         decoding ([`Decoding`], *optional*): How the fast checkpoint decodes (default greedy; lexicon-free).
     """
@@ -236,9 +238,11 @@ class CRNNCascade:
         fallback_language_model=None,
         batch_size: int = 32,
         decoding: Decoding | None = None,
+        fallback_beam_width: int = DEFAULT_FALLBACK_BEAM_WIDTH,
     ):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be an int >= 1, got {batch_size!r}.")
+        for name, value in (("batch_size", batch_size), ("fallback_beam_width", fallback_beam_width)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
         check_fallback_threshold(threshold)
         if decoding is not None and decoding.uses_lexicon:
             raise ValueError("The cascade's first stage decodes lexicon-free: its confidence decides what is re-read.")
@@ -249,7 +253,7 @@ class CRNNCascade:
         self.fallback_decoding = lexicon_free_decoding()
         if fallback_language_model is not None:
             language_model = fallback_processor.resolve_language_model(fallback_language_model)
-            self.fallback_decoding = language_model_decoding(language_model)
+            self.fallback_decoding = language_model_decoding(language_model, fallback_beam_width)
 
     @property
     def name(self) -> str:
@@ -290,6 +294,7 @@ class CRNNCascade:
 
 __all__ = [
     "CRNNCascade",
+    "DEFAULT_FALLBACK_BEAM_WIDTH",
     "DEFAULT_FALLBACK_THRESHOLD",
     "PER_IMAGE_LEXICON",
     "Decoding",

@@ -149,6 +149,37 @@ def test_lexicon_beam_search_and_language_model_reach_the_decoder(capsys, image_
     assert code == 2 and "no such file" in err
 
 
+def test_fallback_model_beam_width_is_the_fallbacks(capsys, image_folder, checkpoint_dir, tmp_path, monkeypatch):
+    from hf_crnn.pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, CRNNTextRecognitionPipeline
+
+    fallback_options, call_options = [], []
+    set_fallback, call = CRNNTextRecognitionPipeline.set_fallback, CRNNTextRecognitionPipeline.__call__
+
+    def record_set_fallback(self, pipeline, threshold=0.9, options=None):
+        fallback_options.append(options)
+        return set_fallback(self, pipeline, threshold, options)
+
+    def record_call(self, inputs, **kwargs):
+        call_options.append(kwargs)
+        return call(self, inputs, **kwargs)
+
+    monkeypatch.setattr(CRNNTextRecognitionPipeline, "set_fallback", record_set_fallback)
+    monkeypatch.setattr(CRNNTextRecognitionPipeline, "__call__", record_call)
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("crnn\nhello\n")
+    cascade = ["--model", checkpoint_dir, "--fallback-model", checkpoint_dir, "--language-model", word_list]
+    for extra, beam_width in (([], DEFAULT_FALLBACK_BEAM_WIDTH), (["--beam-width", "7"], 7)):
+        fallback_options.clear(), call_options.clear()
+        images = good_images(image_folder)
+        code, _, _ = run_cli(capsys, "recognize", *images, *cascade, "--fallback-threshold", "1", *extra)
+        assert code == 0 and fallback_options[-1]["beam_width"] == beam_width  # set_fallback(None) first, at init
+        assert fallback_options[-1]["language_model"] is not None
+        # The first stage reads greedily; the fallback searches (it is called with its options).
+        first, *rest = call_options
+        assert "beam_width" not in first and "language_model" not in first
+        assert rest and all(options.get("beam_width") == beam_width for options in rest)
+
+
 def test_fallback_model_cascade(capsys, image_folder, checkpoint_dir, tmp_path):
     images = good_images(image_folder)
     code, plain, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, "--format", "json")
@@ -163,8 +194,10 @@ def test_fallback_model_cascade(capsys, image_folder, checkpoint_dir, tmp_path):
         capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--language-model", word_list
     )
     assert code == 0 and len(json.loads(out)) == len(images)
+    code, _, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--lexicon", word_list)
+    assert code == 2 and "does not take --lexicon" in err
     code, _, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--beam-width", "4")
-    assert code == 2 and "does not take --lexicon or --beam-width" in err
+    assert code == 2 and "sets the beam of the fallback's --language-model search" in err
     code, _, err = run_cli(
         capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--language-model", "checkpoint"
     )

@@ -215,6 +215,21 @@ def test_wide_beam_with_a_character_cutoff_is_exact_over_the_paths_it_keeps():
     assert [h.score for h in nbest] == pytest.approx([score for _, score in truth], abs=1e-6)
 
 
+@pytest.mark.parametrize("min_char_prob, max_chars_per_frame", [(0.05, None), (0.05, 2), (0.0, None), (0.0, 1)])
+def test_frame_label_candidates_are_the_passing_characters_most_probable_first(min_char_prob, max_chars_per_frame):
+    """Per frame, the non-blank labels at least `min_char_prob` probable, most probable first (ties by label), at most
+    `max_chars_per_frame`; frames with none (most, on a trained model) get an empty list. Ties are built in."""
+    log_probs = random_log_probs(seed=3, batch=1, frames=40, vocab_size=12, sharpness=3.0)[0].double().numpy()
+    log_probs[5, 3] = log_probs[5, 7] = log_probs[5].max()  # a tie between two characters
+    candidates = decoding._frame_label_candidates(log_probs, 0, min_char_prob, max_chars_per_frame)
+    threshold = math.log(min_char_prob) if min_char_prob > 0 else -math.inf
+    for row, frame_candidates in zip(log_probs, candidates):
+        expected = sorted((label for label in range(1, 12) if row[label] >= threshold), key=lambda label: -row[label])
+        assert frame_candidates == expected[:max_chars_per_frame]
+    assert candidates[5][:2] == [3, 7][:max_chars_per_frame]
+    assert any(not frame for frame in candidates) == (min_char_prob > 0)
+
+
 def test_default_beam_is_a_lower_bound_and_agrees_with_greedy_on_a_confident_model():
     log_probs = random_log_probs(seed=9, batch=3, frames=6, sharpness=1.5)
     for image, (best, *_) in enumerate(ctc_beam_search(log_probs, beam_width=4)):

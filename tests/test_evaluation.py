@@ -618,6 +618,17 @@ def test_compare_peers_cascade_rows(tmp_path, monkeypatch, checkpoint_dir):
     assert [row["reread"] for row in rows] == [3, 1]
     with pytest.raises(ValueError, match="--fallback_threshold must be in"):
         compare_peers.CompareArguments(fallback_threshold=-1)
+    with pytest.raises(ValueError, match="--fallback_beam_width must be >= 1"):
+        compare_peers.CompareArguments(fallback_beam_width=0)
+    # With a language model, the fallback searches with the cascade's beam width (its row says which).
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\ncrnn\n")
+    args.language_model, args.fallback_beam_width, args.optimize = str(word_list), 5, ["none"]
+    recognizers = compare_peers.make_crnn_recognizers(args)
+    (cascade,) = [r for r in recognizers if isinstance(r, compare_peers.CRNNCascadeRecognizer)]
+    assert cascade.name.endswith("+ char LM (beam 5) below 1")
+    cascade.load()
+    assert cascade.row_fields()["fallback"]["decoding"] == "lexicon-free (beam 5 + char LM)"
 
 
 def test_ppocr_recognizer_glue(tmp_path):

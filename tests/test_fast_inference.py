@@ -92,6 +92,16 @@ def test_reverse_within_lengths_index_reverses_valid_frames_only():
     assert torch.equal(index.gather(1, index), torch.arange(4).expand(3, 4))
 
 
+def test_gather_frames_picks_whole_frames_per_row():
+    """`_gather_frames` (one `index_select` over flattened frames) is `features[b, index[b, t]]`, also on a
+    transposed, non-contiguous input."""
+    torch.manual_seed(0)
+    index = reverse_within_lengths_index(torch.tensor([5, 2, 7]), 7)
+    for features in (torch.randn(3, 7, 4), torch.randn(3, 4, 7).transpose(1, 2)):
+        expected = torch.stack([features[row, index[row]] for row in range(3)])
+        assert torch.equal(fast_inference._gather_frames(features, index), expected)
+
+
 @pytest.mark.parametrize("project", [True, False])
 def test_padded_bidirectional_lstm_matches_packed_lstm(config, project):
     torch.manual_seed(0)

@@ -159,6 +159,23 @@ def test_clovaai_style_variant_is_expressible():
     assert model(torch.randn(2, 1, 64, 100)).logits.shape == (2, 24, 37)
 
 
+@pytest.mark.parametrize("height_pooling", ["avg", "max"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_height_pooling_is_the_same_in_either_memory_layout(height_pooling, dtype):
+    """`_pool_height` reduces a channels-last map in its own layout; the values are those of `mean`/`amax` over the
+    height, for maps several rows high and one row high, in both layouts."""
+    model = CRNNModel(tiny_config(height_pooling=height_pooling))
+    reduce = torch.mean if height_pooling == "avg" else torch.amax
+    torch.manual_seed(0)
+    for height in (3, 1):
+        feature_map = torch.randn(2, 8, height, 7).to(dtype)
+        expected = reduce(feature_map, dim=2).transpose(1, 2)
+        for layout in (torch.contiguous_format, torch.channels_last):
+            pooled = model._pool_height(feature_map.contiguous(memory_format=layout))
+            assert pooled.shape == (2, 7, 8)
+            assert torch.equal(pooled, expected), (height, layout)
+
+
 def test_outputs_hidden_states_and_tuples(model):
     pixel_values = torch.randn(2, 1, 32, 100)
     outputs = model(pixel_values, output_hidden_states=True)

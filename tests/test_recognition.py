@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hf_crnn.recognition import (
+    DEFAULT_FALLBACK_BEAM_WIDTH,
     CRNNCascade,
     Predictions,
     language_model_decoding,
@@ -105,9 +106,17 @@ def test_cascade_fallback_language_model_and_bad_arguments(model, processor, wor
     word_list = tmp_path / "words.txt"
     word_list.write_text("hello\nworld\ncrnn\n")
     cascade = CRNNCascade(model, processor, model, processor, fallback_language_model=str(word_list))
-    assert cascade.fallback_decoding.name == language_model_decoding(None).name
+    assert cascade.fallback_decoding.name == "lexicon-free (beam 3 + char LM)" == language_model_decoding(
+        None, DEFAULT_FALLBACK_BEAM_WIDTH
+    ).name
     assert cascade.fallback_decoding.options["language_model"] is not None
     assert len(cascade(word_images)) == len(word_images)
+    wide = CRNNCascade(
+        model, processor, model, processor, fallback_language_model=str(word_list), fallback_beam_width=7
+    )
+    assert wide.fallback_decoding.options["beam_width"] == 7
+    with pytest.raises(ValueError, match="`fallback_beam_width` must be an int >= 1"):
+        CRNNCascade(model, processor, model, processor, fallback_beam_width=0)
     with pytest.raises(ValueError, match="ships no language_model.json"):
         CRNNCascade(model, processor, model, processor, fallback_language_model=True)
     with pytest.raises(ValueError, match="`batch_size` must be an int >= 1"):
