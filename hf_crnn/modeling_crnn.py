@@ -375,10 +375,10 @@ class CRNNModel(CRNNPreTrainedModel):
         The last feature map `(B, C, H', W')` pooled over its height (`config.height_pooling`) into frame features
         `(B, T=W', C)`.
 
-        The reduction runs over the memory layout the map has: a channels-last map is reduced over its outermost
-        spatial axis, as `(B, W', H', C)`, which is about 4x faster than a `mean(dim=2)` across channels-last strides
-        and gives the same values. A map one row high (the paper's network) is only viewed as frames: reducing over
-        a single row still costs a pass over the map.
+        The reduction follows the map's memory layout: a channels-last map (memory order `B, H', W', C`) is reduced
+        as a `(B, W', H', C)` view, whose channels stay innermost, 2-4x faster on a CPU than `mean(dim=2)` across its
+        strides, with the same values. A map one row high (the paper's network) is only viewed as frames: reducing
+        over a single row still costs a pass over the map.
         """
         if hidden_states.shape[2] == 1:
             return hidden_states[:, :, 0].transpose(1, 2)
