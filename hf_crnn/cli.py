@@ -255,13 +255,15 @@ def _existing_file(text: str) -> str:
 
 @dataclasses.dataclass
 class Recognition:
-    """One output row: the text, its confidence and log-likelihood for an image, or why it could not be read."""
+    """One output row: the text, its confidence and log-likelihood for an image, or why it could not be read; with
+    `--fallback-model`, also which stage read it (`read_by`: "model" or "fallback")."""
 
     path: str
     text: str | None = None
     confidence: float | None = None
     log_likelihood: float | None = None
     error: str | None = None
+    read_by: str | None = None
 
 
 def run_recognize(args: argparse.Namespace) -> int:
@@ -427,7 +429,7 @@ def recognize_images(
             else:
                 result = results[index]
                 result.text, result.confidence = output["generated_text"], output["confidence"]
-                result.log_likelihood = output.get("log_likelihood")
+                result.log_likelihood, result.read_by = output.get("log_likelihood"), output.get("read_by")
         yield from results
 
 
@@ -465,23 +467,25 @@ class ResultWriter:
 
 
 class TextWriter(ResultWriter):
-    """`path<TAB>text<TAB>confidence`; unreadable images appear on stderr only."""
+    """`path<TAB>text<TAB>confidence` (`<TAB>read_by` in a cascade); unreadable images appear on stderr only."""
 
     def write(self, result: Recognition) -> None:
         if result.error is None:
-            self.emit(f"{result.path}\t{result.text}\t{result.confidence:.4f}")
+            stage = f"\t{result.read_by}" if result.read_by is not None else ""
+            self.emit(f"{result.path}\t{result.text}\t{result.confidence:.4f}{stage}")
 
 
 class TsvWriter(ResultWriter):
-    """Tab-separated with a header: path, text, confidence, log_likelihood, error (empty where not applicable)."""
+    """Tab-separated with a header: path, text, confidence, log_likelihood, error, read_by (empty where not
+    applicable)."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__(emit)
-        self.emit(self._row(["path", "text", "confidence", "log_likelihood", "error"]))
+        self.emit(self._row(["path", "text", "confidence", "log_likelihood", "error", "read_by"]))
 
     def write(self, result: Recognition) -> None:
         numbers = [("" if value is None else f"{value:.6g}") for value in (result.confidence, result.log_likelihood)]
-        self.emit(self._row([result.path, result.text or "", *numbers, result.error or ""]))
+        self.emit(self._row([result.path, result.text or "", *numbers, result.error or "", result.read_by or ""]))
 
     @staticmethod
     def _row(fields: list[str]) -> str:
@@ -492,7 +496,8 @@ class TsvWriter(ResultWriter):
 
 
 class JsonWriter(ResultWriter):
-    """One JSON array of `{"path", "text", "confidence", "log_likelihood", "error"}` objects, one object per line."""
+    """One JSON array of `{"path", "text", "confidence", "log_likelihood", "error", "read_by"}` objects, one object
+    per line."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__(emit)

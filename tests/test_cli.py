@@ -76,7 +76,7 @@ def test_tsv_output(capsys, image_folder, checkpoint_dir):
     code, out, _ = run_cli(capsys, "recognize", image_folder, "--model", checkpoint_dir, "--format", "tsv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out), delimiter="\t"))
-    assert list(rows[0]) == ["path", "text", "confidence", "log_likelihood", "error"]
+    assert list(rows[0]) == ["path", "text", "confidence", "log_likelihood", "error", "read_by"]
     assert len(rows) == 4
     for row in rows[:3]:
         assert row["error"] == "" and 0.0 <= float(row["confidence"]) <= 1.0 and float(row["log_likelihood"]) <= 0.0
@@ -188,6 +188,14 @@ def test_fallback_model_cascade(capsys, image_folder, checkpoint_dir, tmp_path):
     cascade = ["--fallback-model", checkpoint_dir, "--fallback-threshold", "1", "--format", "json"]
     code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *cascade)
     assert code == 0 and [row["text"] for row in json.loads(out)] == [row["text"] for row in json.loads(plain)]
+    # Every output format says which stage read each image; threshold 0 leaves them all to the first.
+    assert {row["read_by"] for row in json.loads(out)} == {"fallback"}
+    assert {row["read_by"] for row in json.loads(plain)} == {None}
+    first_only = ["--fallback-model", checkpoint_dir, "--fallback-threshold", "0"]
+    code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *first_only, "--format", "tsv")
+    assert code == 0 and {row["read_by"] for row in csv.DictReader(io.StringIO(out), delimiter="\t")} == {"model"}
+    code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *first_only)
+    assert code == 0 and all(line.split("\t")[3] == "model" for line in out.splitlines())
     word_list = tmp_path / "words.txt"
     word_list.write_text("crnn\nhello\n")
     code, out, _ = run_cli(
