@@ -3,8 +3,8 @@
 
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
                       [--language-model checkpoint|FILE] [--fallback-model PATH [--fallback-threshold T]]
-                      (with --fallback-model, --beam-width is the beam of the fallback's --language-model search)
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict] [--fast]
+                      (with --fallback-model, --beam-width is the beam of the fallback's --language-model search)
     hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
     hf-crnn export --format easyocr --model PATH --output_dir DIR [--name NAME] [--lang_list en ...] [--overwrite]
     hf-crnn evaluate ARGS...                   forwards ARGS to hf_crnn.evaluation.main
