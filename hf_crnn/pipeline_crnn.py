@@ -17,14 +17,12 @@ from .decoding import _is_per_image
 from .image_processing_crnn import load_image
 
 DEFAULT_WINDOW_OVERLAP = 128
-# Batches of images read ahead and sorted by width together. Sorting a few batches' worth already puts most images
-# next to others of similar width, and bounds memory whatever the input's length.
-DEFAULT_LOOKAHEAD_BATCHES = 8
-# A cascade reads 4x further ahead: its fallback re-reads only the unsure inputs of each window (a quarter, for the
-# shipped pair), and a window of 8 batches left it a batch or two, one of them part-empty. Measured on 1,500 ICDAR 2015
-# training crops (shipped pair, `int8_bf16`, one thread, batch 32): 1.16 ms per image with 8 batches, 0.95 with 32,
-# 0.87 with 64 (and `CRNNCascade` over the whole list, 0.79-0.86). 32 keeps the memory held for a window modest.
-DEFAULT_FALLBACK_LOOKAHEAD_BATCHES = 32
+# Batches of images read ahead and sorted by width together; bounds memory whatever the input's length. Real crops
+# vary in width more than 8 batches sort well, and a cascade's fallback re-reads each window's unsure inputs (a
+# quarter) together: on 1,500 ICDAR 2015 training crops (`int8_bf16`, one thread, batch 32) `crnn-real-en-fast` read
+# 0.74 ms per image with 8 batches, 0.62 with 32 (0.53 sorting the whole list at once), and the shipped cascade 1.16 /
+# 0.95 (0.87 with 64). Memory: docs/performance.md.
+DEFAULT_LOOKAHEAD_BATCHES = 32
 # Images smaller than this cannot hold a legible character: they read as empty text with confidence 0 and an
 # `unreadable` reason instead of whatever the network guesses from a few stretched pixels.
 MIN_READABLE_HEIGHT = 4  # pixels of the original image
@@ -182,8 +180,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
             rounded up to a multiple of the frame stride; 128 is 32 frames, 16 on each side of a seam.
         sort_by_width (`bool`, defaults to `True`): Batch images of similar widths together; `False` batches them
             in input order (same results, more padding).
-        lookahead_batches (`int`, defaults to 8; 32 with a `fallback_pipeline`): Batches read ahead and sorted by
-            width together.
+        lookahead_batches (`int`, defaults to 32): Batches read ahead and sorted by width together (more: less
+            padding and fuller fallback batches, more memory; fewer: sooner first results on a stream).
         lexicon, beam_width, top_k, method, delta, ...: Decoding options of `CRNNProcessor.batch_decode`; with
             `top_k=k` each image gets its k best hypotheses, best first. `lexicon` may hold one lexicon per image
             (a list of word lists, as many as the images); each follows its image through sorting and batching.
@@ -316,9 +314,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         """
         preprocess_params = dict(preprocess_params)
         sort_by_width = preprocess_params.pop("sort_by_width", True)
-        cascade = self.fallback_pipeline is not None
-        default_lookahead = DEFAULT_FALLBACK_LOOKAHEAD_BATCHES if cascade else DEFAULT_LOOKAHEAD_BATCHES
-        lookahead = preprocess_params.pop("lookahead_batches", default_lookahead) * batch_size
+        lookahead = preprocess_params.pop("lookahead_batches", DEFAULT_LOOKAHEAD_BATCHES) * batch_size
         postprocess_params = dict(postprocess_params)
         per_image = {
             name: list(postprocess_params.pop(name))

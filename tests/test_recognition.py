@@ -192,14 +192,10 @@ def test_pipeline_fallback_rereads_exactly_the_unsure_inputs(model, fallback_mod
     assert _texts_and_confidences(streamed) == pytest.approx(_texts_and_confidences(expected))
 
 
-def test_pipeline_cascade_reads_further_ahead_by_default(model, fallback_model, processor, word_images, monkeypatch):
-    """A cascade's read-ahead window is DEFAULT_FALLBACK_LOOKAHEAD_BATCHES batches (so its fallback gets fuller
-    batches), a plain pipeline's DEFAULT_LOOKAHEAD_BATCHES; `lookahead_batches` still overrides either."""
-    from hf_crnn.pipeline_crnn import (
-        DEFAULT_FALLBACK_LOOKAHEAD_BATCHES,
-        DEFAULT_LOOKAHEAD_BATCHES,
-        CRNNTextRecognitionPipeline,
-    )
+def test_pipeline_reads_lookahead_batches_ahead(model, fallback_model, processor, word_images, monkeypatch):
+    """Plain and cascade pipelines read DEFAULT_LOOKAHEAD_BATCHES batches ahead (a cascade's fallback re-reads each
+    window's unsure inputs together, so it needs long windows too); `lookahead_batches` overrides it."""
+    from hf_crnn.pipeline_crnn import DEFAULT_LOOKAHEAD_BATCHES, CRNNTextRecognitionPipeline
 
     window_sizes = []
     read_window = CRNNTextRecognitionPipeline._read_window
@@ -209,16 +205,16 @@ def test_pipeline_cascade_reads_further_ahead_by_default(model, fallback_model, 
         return read_window(self, inputs, *args, **kwargs)
 
     monkeypatch.setattr(CRNNTextRecognitionPipeline, "_read_window", record)
-    images = word_images * (DEFAULT_FALLBACK_LOOKAHEAD_BATCHES // len(word_images) + 1)
+    images = word_images * (DEFAULT_LOOKAHEAD_BATCHES // len(word_images) + 1)
     plain = _pipeline(model, processor)
     cascade = _pipeline(model, processor, fallback_pipeline=_pipeline(fallback_model, processor), fallback_threshold=0)
-    for reader, expected in ((plain, DEFAULT_LOOKAHEAD_BATCHES), (cascade, DEFAULT_FALLBACK_LOOKAHEAD_BATCHES)):
+    for reader in (plain, cascade):
         window_sizes.clear()
         reader(images, batch_size=1)
-        assert window_sizes[0] == expected and sum(window_sizes) == len(images)
-    window_sizes.clear()
-    cascade(images, batch_size=1, lookahead_batches=2)
-    assert window_sizes[0] == 2
+        assert window_sizes[0] == DEFAULT_LOOKAHEAD_BATCHES and sum(window_sizes) == len(images)
+        window_sizes.clear()
+        reader(images, batch_size=1, lookahead_batches=2)
+        assert window_sizes[0] == 2
 
 
 def test_pipeline_fallback_thresholds_options_and_unreadable_inputs(
