@@ -112,7 +112,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     resolve_language_model,
     score_predictions,
 )
-from hf_crnn.recognition import CRNNCascade  # noqa: E402
+from hf_crnn.recognition import DEFAULT_FALLBACK_BEAM_WIDTH, CRNNCascade  # noqa: E402
 from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL  # noqa: E402
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
 from hf_crnn.fast_inference import (  # noqa: E402
@@ -203,7 +203,8 @@ class CRNNRecognizer(Recognizer):
     paths of `hf_crnn.fast_inference.optimize_for_cpu` (`"fp32"`, `"bf16"`, `"int8"`, `"int8_bf16"`, `"auto"`); the
     int8 modes and `"auto"` are calibrated on `calibration` (a `CalibrationImages`, training data) with the
     checkpoint's own processor, in `load()` (not timed). With `language_model` (`"checkpoint"` for the checkpoint's
-    own, or a path), decoding is beam search fused with that character language model instead (still lexicon-free).
+    own, or a path), decoding is beam search fused with that character language model instead (still lexicon-free),
+    in a beam of `beam_width` (default `hf_crnn.decoding.DEFAULT_BEAM_WIDTH`; named in the row when given).
     """
 
     supports_batches = True
@@ -216,14 +217,16 @@ class CRNNRecognizer(Recognizer):
         optimize: str = "none",
         calibration: CalibrationImages | None = None,
         language_model: str | None = None,
+        beam_width: int | None = None,
     ):
         if optimize not in OPTIMIZE_MODES:
             raise ValueError(f"The CRNN's optimize mode must be one of {OPTIMIZE_MODES}, got {optimize!r}.")
         self.model_name_or_path, self.batch_size, self.device = model_name_or_path, batch_size, device
         self.optimize, self.calibration, self.language_model = optimize, calibration, language_model
+        self.beam_width = beam_width
         self.name = f"CRNN ({model_name_or_path})" + ("" if optimize == "none" else f", {optimize}")
         if language_model is not None:
-            self.name += " + char LM"
+            self.name += " + char LM" + ("" if beam_width is None else f" (beam {beam_width})")
         self.decoding = lexicon_free_decoding()
         self.fast_path = self.report = self.optimize_seconds = None
 
@@ -237,7 +240,8 @@ class CRNNRecognizer(Recognizer):
         self.model, self.processor = load_model_and_processor(path, self.device)
         if self.language_model is not None:
             try:
-                self.decoding = language_model_decoding(resolve_language_model(self.language_model, self.processor))
+                language_model = resolve_language_model(self.language_model, self.processor)
+                self.decoding = language_model_decoding(language_model, self.beam_width)
             except ValueError as error:
                 raise RecognizerUnavailable(str(error)) from None
         if self.optimize != "none":
@@ -286,15 +290,11 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
     stages are timed.
     """
 
-    def __init__(
-        self, model_name_or_path: str, fallback: CRNNRecognizer, threshold: float, fallback_beam_width: int, **kwargs
-    ):
+    def __init__(self, model_name_or_path: str, fallback: CRNNRecognizer, threshold: float, **kwargs):
         super().__init__(model_name_or_path, **kwargs)
-        self.fallback, self.threshold, self.fallback_beam_width = fallback, threshold, fallback_beam_width
+        self.fallback, self.threshold = fallback, threshold
         self.cascade = self.num_reread = None
         fallback_name = fallback.name.removeprefix("CRNN (").replace(")", "", 1)
-        if fallback.language_model is not None:
-            fallback_name += f" (beam {fallback_beam_width})"
         self.name += f" → {fallback_name} below {threshold:g}"
 
     def load(self) -> None:
@@ -303,14 +303,12 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
         self.cascade = CRNNCascade(
             self.model, self.processor, self.fallback.model, self.fallback.processor, self.threshold,
             self.fallback.decoding.options.get("language_model"), self.batch_size, decoding=self.decoding,
-            fallback_beam_width=self.fallback_beam_width,
+            fallback_beam_width=self.fallback.decoding.options.get("beam_width", DEFAULT_FALLBACK_BEAM_WIDTH),
         )
 
     def row_fields(self) -> dict:
-        fallback = self.fallback.row_fields()
-        if self.cascade is not None:  # loaded: its fallback decodes with the cascade's beam width
-            fallback["decoding"] = self.cascade.fallback_decoding.name
-        return {**super().row_fields(), "fallback": fallback, "threshold": self.threshold, "reread": self.num_reread}
+        return {**super().row_fields(), "fallback": self.fallback.row_fields(), "threshold": self.threshold,
+                "reread": self.num_reread}
 
     def recognize(self, images):
         self.cascade.batch_size = self.batch_size  # `compare` sets each batch size compared on the recognizer
@@ -1186,10 +1184,11 @@ def make_crnn_recognizers(args: CompareArguments, calibration_dir: str | None = 
             options = {"batch_size": args.batch_sizes[0], "optimize": mode, "calibration": calibration}
             recognizers += [CRNNRecognizer(path, language_model=lm, **options) for lm in language_models]
             if args.fallback_model is not None and path != args.fallback_model:
-                fallback = CRNNRecognizer(args.fallback_model, language_model=args.language_model, **options)
-                recognizers.append(
-                    CRNNCascadeRecognizer(path, fallback, args.fallback_threshold, args.fallback_beam_width, **options)
+                fallback = CRNNRecognizer(
+                    args.fallback_model, language_model=args.language_model, beam_width=args.fallback_beam_width,
+                    **options,
                 )
+                recognizers.append(CRNNCascadeRecognizer(path, fallback, args.fallback_threshold, **options))
     return recognizers
 
 

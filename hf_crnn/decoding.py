@@ -832,7 +832,7 @@ def ctc_beam_search(
             raise ValueError(f"`vocab` has {len(id_to_token)} tokens but `log_probs` has V={log_probs.shape[-1]}.")
         token_characters = language_model.token_characters(id_to_token)
     # A sure greedy reading is kept without a search (the language model's cutoff; see CharNgramLanguageModel).
-    kept_greedy = {}
+    greedy, kept_greedy = None, {}
     if language_model is not None and language_model.greedy_confidence_cutoff is not None and top_k == 1:
         cutoff = language_model.greedy_confidence_cutoff
         greedy = _greedy_decode(log_probs, lengths, blank_id)
@@ -859,7 +859,11 @@ def ctc_beam_search(
                 lm_bonus += language_model.weight * language_model.end_log_prob(lm_state)
             ranked.append((score + lm_bonus, score, prefix))
         ranked.sort(key=lambda entry: -entry[0])
-        results.append([CTCHypothesis(list(prefix), score) for _, score, prefix in ranked[:top_k]])
+        # The greedy pass, when the cutoff ran one, already scored the best path: `ctc_decode` need not again.
+        best_path_score = greedy[image].score if greedy is not None else None
+        results.append(
+            [CTCHypothesis(list(prefix), score, best_path_score=best_path_score) for _, score, prefix in ranked[:top_k]]
+        )
     if return_char_frames:
         _attach_alignments(results, log_probs, lengths, blank_id)
     return results

@@ -194,9 +194,9 @@ class CRNNTextRecognitionPipeline(Pipeline):
     checkpoint; not to be confused with the lexicon decoding's call option `fallback`), the inputs this one reads with
     a `confidence` below `fallback_threshold` (default 0.9) are read again by it, with `fallback_options` (its
     decoding options, e.g. `{"language_model": True, "beam_width": 3}`, the shipped pair's setting; the call's
-    options decode this pipeline's reading). The
-    inputs to read again are gathered over each read-ahead window and read as one list, so the fallback batches them
-    by width too. Every result then carries `read_by` (`"model"` or `"fallback"`).
+    options decode this pipeline's reading). The inputs to read again are gathered over each read-ahead window and
+    read as one list, so the fallback batches them by width too. Every result then carries `read_by` (`"model"` or
+    `"fallback"`).
     Also settable on an existing pipeline with `set_fallback`.
     """
 

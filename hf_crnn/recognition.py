@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .decoding import DEFAULT_BEAM_WIDTH, Lexicon
+from .decoding import DEFAULT_BEAM_WIDTH, Lexicon, _check_positive_int
 from .image_processing_crnn import load_image
 # The pipeline's cascade: the same default and the same check.
 from .pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_THRESHOLD, check_fallback_threshold
@@ -240,9 +240,8 @@ class CRNNCascade:
         decoding: Decoding | None = None,
         fallback_beam_width: int = DEFAULT_FALLBACK_BEAM_WIDTH,
     ):
-        for name, value in (("batch_size", batch_size), ("fallback_beam_width", fallback_beam_width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+        _check_positive_int("batch_size", batch_size)
+        _check_positive_int("fallback_beam_width", fallback_beam_width)
         check_fallback_threshold(threshold)
         if decoding is not None and decoding.uses_lexicon:
             raise ValueError("The cascade's first stage decodes lexicon-free: its confidence decides what is re-read.")

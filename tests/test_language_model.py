@@ -265,6 +265,18 @@ def test_sure_greedy_readings_are_kept_without_a_search(language_model):
     assert ctc_decode(sure, vocab=DEFAULT_VOCAB, language_model=gated, top_k=2)[0].text == "street"
 
 
+def test_searched_images_take_the_best_path_score_from_the_cutoffs_greedy_pass(language_model):
+    """With the cutoff, the greedy pass already scored each image's best path; searched hypotheses carry that score
+    (what `confidence` compares with), equal to the separate pass `ctc_decode` would otherwise run."""
+    from hf_crnn.decoding import _best_path_scores
+
+    log_probs = torch.cat([_unsure_street(0.95), _unsure_street(0.5)])  # the first kept, the second searched
+    gated = language_model.with_fusion(weight=2.0, greedy_confidence_cutoff=0.9)
+    kept, searched = (nbest[0] for nbest in ctc_beam_search(log_probs, language_model=gated, top_k=1))
+    assert [kept.best_path_score, searched.best_path_score] == _best_path_scores(log_probs, None)
+    assert searched.text is None and searched.ids != kept.ids
+
+
 # ---- scripts -------------------------------------------------------------------------------------------------------
 
 
