@@ -4,7 +4,8 @@
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
                       [--language-model checkpoint|FILE] [--fallback-model PATH [--fallback-threshold T]]
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict] [--fast]
-                      (with --fallback-model, --beam-width is the beam of the fallback's --language-model search)
+                      (with --fallback-model, --beam-width is the beam of the fallback's --language-model search;
+                      --lexicon decodes both stages)
     hf-crnn export-onnx --model PATH --output FILE [--opset N] [--no-validate]
     hf-crnn export --format easyocr --model PATH --output_dir DIR [--name NAME] [--lang_list en ...] [--overwrite]
     hf-crnn evaluate ARGS...                   forwards ARGS to hf_crnn.evaluation.main
@@ -162,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument(
         "--fallback-model",
         metavar="PATH",
-        help="a cascade: --model reads every image greedily, and this more accurate checkpoint "
-        "reads again those read with a confidence below --fallback-threshold (with --language-model when given, "
-        f"in a beam of --beam-width, default {DEFAULT_FALLBACK_BEAM_WIDTH})",
+        help="a cascade: --model reads every image greedily (or against --lexicon), and this more accurate "
+        "checkpoint reads again those read with a confidence below --fallback-threshold (against --lexicon too; "
+        f"else with --language-model when given, in a beam of --beam-width, default {DEFAULT_FALLBACK_BEAM_WIDTH})",
     )
     recognize.add_argument(
         "--fallback-threshold",
@@ -280,11 +281,6 @@ def run_recognize(args: argparse.Namespace) -> int:
         raise CommandError("--language-model and --lexicon are two different decodings; pass one of them")
     if args.fast and args.device == "cuda":
         raise CommandError("--fast optimizes for the CPU; it cannot be combined with --device cuda")
-    if args.fallback_model is not None and args.lexicon is not None:
-        raise CommandError(
-            "--fallback-model reads greedily, then again with the fallback (greedily, or with --language-model); "
-            "it does not take --lexicon"
-        )
     if args.fallback_model is not None and args.beam_width is not None and args.language_model is None:
         raise CommandError("--beam-width with --fallback-model sets the beam of the fallback's --language-model search")
     device = "cpu" if args.fast else args.device

@@ -41,6 +41,9 @@ DEFAULT_FALLBACK_THRESHOLD = 0.9
 # `fallback_options` here). On the same held-out crops the accurate checkpoint read as many words with widths 3, 4, 10
 # and 20 (2 fewer with 2), and a beam of 3 costs half the search of the default 10 on the crops a cascade re-reads.
 DEFAULT_FALLBACK_BEAM_WIDTH = 3
+# Decoding options that choose how a reading is searched for. A cascade's fallback takes them from `fallback_options`
+# when those name any, else from the call; a call with a lexicon keeps its own, so re-read inputs are lexicon words too.
+SEARCH_OPTIONS = ("method", "beam_width", "language_model")
 
 
 @dataclass
@@ -192,11 +195,13 @@ class CRNNTextRecognitionPipeline(Pipeline):
 
     A cascade: with `fallback_pipeline=` another text-recognition pipeline (typically a larger, more accurate
     checkpoint; not to be confused with the lexicon decoding's call option `fallback`), the inputs this one reads with
-    a `confidence` below `fallback_threshold` (default 0.9) are read again by it, with `fallback_options` (its
-    decoding options, e.g. `{"language_model": True, "beam_width": 3}`, the shipped pair's setting; the call's
-    options decode this pipeline's reading). The inputs to read again are gathered over each read-ahead window and
-    read as one list, so the fallback batches them by width too. Every result then carries `read_by` (`"model"` or
-    `"fallback"`).
+    a `confidence` below `fallback_threshold` (default 0.9) are read again by it. It decodes them with the call's
+    decoding options (so every result has the `char_offsets`, `top_k` hypotheses or lexicon words asked for; a
+    per-image lexicon follows its image) updated by `fallback_options`, e.g. `{"language_model": True, "beam_width":
+    3}`, the shipped pair's setting. A call with a lexicon keeps its own search for the inputs read again, so
+    `fallback_options`' `language_model` and beam then do not apply (see `fallback_call_options`). The inputs to read
+    again are gathered over each read-ahead window and read as one list, so the fallback batches them by width too.
+    Every result then carries `read_by` (`"model"` or `"fallback"`).
     Also settable on an existing pipeline with `set_fallback`.
     """
 
@@ -228,7 +233,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         """
         Makes this pipeline the first stage of a cascade (see the class docstring): `pipeline` (a text-recognition
         pipeline, or None for no cascade) reads again the inputs read with a confidence below `threshold`, decoding
-        with `options`.
+        with the call's options updated by `options` (see `fallback_call_options`).
         """
         # Any pipeline: loaded as remote code, each checkpoint's pipeline class is a class of its own.
         if pipeline is not None and not isinstance(pipeline, Pipeline):
@@ -243,6 +248,22 @@ class CRNNTextRecognitionPipeline(Pipeline):
             raise ValueError(f"`fallback_options` must be a dict of decoding options, got {type(options).__name__}.")
         self.fallback_pipeline, self.fallback_threshold = pipeline, threshold
         self.fallback_options = dict(options or {})
+
+    def fallback_call_options(self, call_options: dict) -> dict:
+        """
+        The options the fallback reads again with, given the options a call decodes this pipeline's reading with
+        (`output_char_offsets`, `top_k`, a lexicon (per image: the re-read inputs' own), ...): those, updated by
+        `fallback_options`. The search (`SEARCH_OPTIONS`: `method`, `beam_width`, `language_model`) comes from
+        `fallback_options` when they name any of it, else from the call; but a call with a lexicon keeps its own
+        search, so the inputs read again decode against that lexicon as well (a language model does not decode
+        against one).
+        """
+        fallback_options = dict(self.fallback_options)
+        if call_options.get("lexicon") is not None:
+            fallback_options = {name: value for name, value in fallback_options.items() if name not in SEARCH_OPTIONS}
+        elif any(name in fallback_options for name in SEARCH_OPTIONS):
+            call_options = {name: value for name, value in call_options.items() if name not in SEARCH_OPTIONS}
+        return {**call_options, **fallback_options}
 
     def optimize_for_cpu(self, mode="auto", calibration_data=None):
         """
@@ -418,10 +439,10 @@ class CRNNTextRecognitionPipeline(Pipeline):
             for position, result in zip(positions, self.postprocess(model_outputs, original_widths, **batch_params)):
                 results[position] = result
         if self.fallback_pipeline is not None:
-            self._read_unsure_again(inputs, results, batch_size)
+            self._read_unsure_again(inputs, results, batch_size, first_index, postprocess_params, per_image)
         return results
 
-    def _read_unsure_again(self, inputs, results, batch_size: int) -> None:
+    def _read_unsure_again(self, inputs, results, batch_size: int, first_index, postprocess_params, per_image) -> None:
         """The cascade's second stage, in place: the fallback's results for the inputs read with a confidence below
         `fallback_threshold` (as one list, so it batches them by width), `read_by` on every result."""
         unsure = [
@@ -435,7 +456,11 @@ class CRNNTextRecognitionPipeline(Pipeline):
         if not unsure:
             return
         images = [inputs[position].image for position in unsure]
-        reread = self.fallback_pipeline(images, batch_size=batch_size, **self.fallback_options)
+        call_options = dict(postprocess_params)
+        for name, values in per_image.items():
+            call_options[name] = [values[first_index + position] for position in unsure]
+        options = self.fallback_call_options(call_options)
+        reread = self.fallback_pipeline(images, batch_size=batch_size, **options)
         for position, result in zip(unsure, reread):
             results[position] = [dict(hypothesis, read_by="fallback") for hypothesis in result]
 

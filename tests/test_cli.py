@@ -202,8 +202,12 @@ def test_fallback_model_cascade(capsys, image_folder, checkpoint_dir, tmp_path):
         capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--language-model", word_list
     )
     assert code == 0 and len(json.loads(out)) == len(images)
-    code, _, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--lexicon", word_list)
-    assert code == 2 and "does not take --lexicon" in err
+    # A lexicon decodes both stages: every image, read again or not, reads as one of its words.
+    first_only = ["--fallback-model", checkpoint_dir, "--fallback-threshold", "0", "--format", "json"]
+    for stages in (cascade, first_only):
+        code, out, _ = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *stages, "--lexicon", word_list)
+        assert code == 0 and {row["text"] for row in json.loads(out)} <= {"crnn", "hello"}
+        assert {row["read_by"] for row in json.loads(out)} == {"fallback" if stages is cascade else "model"}
     code, _, err = run_cli(capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--beam-width", "4")
     assert code == 2 and "sets the beam of the fallback's --language-model search" in err
     code, _, err = run_cli(

@@ -276,3 +276,60 @@ def test_pipeline_fallback_reads_the_input_as_given(model, processor, word_image
     assert _same_readings(cascade(images), expected)
     grey = colour_fallback([image.convert("L") for image in images])
     assert not _same_readings(grey, expected)  # the test can tell
+
+
+def test_pipeline_fallback_call_options_merge_the_call_and_fallback_options(model, fallback_model, processor):
+    fallback = _pipeline(fallback_model, processor)
+    searching = _pipeline(model, processor, fallback_pipeline=fallback,
+                          fallback_options={"language_model": True, "beam_width": 3, "top_k": 2})
+    # The fallback's search replaces the call's, the call's other options stay, the fallback's own win.
+    assert searching.fallback_call_options({"method": "greedy", "output_char_offsets": True, "top_k": 1}) == {
+        "output_char_offsets": True, "language_model": True, "beam_width": 3, "top_k": 2,
+    }
+    # A lexicon call keeps its own search: the re-read inputs decode against the lexicon too.
+    words = ["hello", "world"]
+    assert searching.fallback_call_options({"lexicon": words, "delta": 2}) == {
+        "lexicon": words, "delta": 2, "top_k": 2,
+    }
+    # Fallback options that name no search leave the call's.
+    plain = _pipeline(model, processor, fallback_pipeline=fallback, fallback_options={"min_char_prob": 0.01})
+    assert plain.fallback_call_options({"beam_width": 5}) == {"beam_width": 5, "min_char_prob": 0.01}
+    assert plain.fallback_call_options({}) == {"min_char_prob": 0.01}
+
+
+def test_pipeline_fallback_reads_again_with_the_call_options(model, fallback_model, processor, word_images, tmp_path):
+    """Re-read inputs get what the call asked for: char offsets and n-best lists, and lexicon words (a global
+    lexicon, or each input's own), not the fallback's lexicon-free search."""
+    fallback = _pipeline(fallback_model, processor)
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\ncrnn\n")
+    cascade = _pipeline(model, processor, fallback_pipeline=fallback, fallback_threshold=1.0,
+                        fallback_options={"language_model": str(word_list), "beam_width": 3})
+    results = cascade(word_images, batch_size=2, output_char_offsets=True, top_k=2)
+    expected = fallback(word_images, batch_size=2, output_char_offsets=True, top_k=2, language_model=str(word_list),
+                        beam_width=3)
+    assert [[hypothesis["generated_text"] for hypothesis in result] for result in results] == [
+        [hypothesis["generated_text"] for hypothesis in result] for result in expected
+    ]
+    assert all(len(result) == 2 and "char_offsets" in result[0] for result in results)
+    assert [result[0]["char_offsets"] for result in results] == [result[0]["char_offsets"] for result in expected]
+
+    lexicon = ["hello", "world", "crnn", "a", "transformers", "recognition"]
+    results = cascade(word_images, batch_size=2, lexicon=lexicon)
+    assert _same_readings(results, fallback(word_images, batch_size=2, lexicon=lexicon))
+    assert all(result[0]["generated_text"] in lexicon for result in results)
+
+    # Per-image lexicons follow their inputs into the fallback, across read-ahead windows, when only some are read
+    # again.
+    lexicons = [[word, f"{word}s", "x"] for word in ("hallo", "word", "corn", "an", "transformer")]
+    first_stage = _pipeline(model, processor)(word_images, batch_size=2, lexicon=lexicons)
+    threshold = sorted(result[0]["confidence"] for result in first_stage)[3]
+    some = _pipeline(model, processor, fallback_pipeline=fallback, fallback_threshold=threshold)
+    results = some(word_images, batch_size=2, lookahead_batches=1, lexicon=lexicons)
+    unsure = [row for row, result in enumerate(first_stage) if result[0]["confidence"] < threshold]
+    assert [result[0]["read_by"] for result in results] == [
+        "fallback" if row in unsure else "model" for row in range(len(word_images))
+    ]
+    reread = fallback([word_images[row] for row in unsure], lexicon=[lexicons[row] for row in unsure])
+    assert _same_readings([results[row] for row in unsure], reread)
+    assert all(result[0]["generated_text"] in lexicons[row] for row, result in enumerate(results))
