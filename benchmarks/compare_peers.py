@@ -50,8 +50,9 @@ and reads `--warmup` crops untimed before each timed run. Each recognizer that r
 `--batch_sizes` (default 1 and 32; 1 is one image per call), crops sorted by aspect ratio into batches as the CRNN's
 and the PP-OCR packages' own batching do; the recognizers of one batch size run one after the other, so they see
 nearly the same machine load, which is recorded (1-minute load average at the start and end) with the CPU model.
-A second table gives our images/s over each peer's at the same batch size (Tesseract against our batch 1), one line
-per (CRNN row, peer row).
+With `--timing_rounds N` each runs N times, in rounds that run every recognizer once, and its images/s come from
+its median run. A second table gives our images/s over each peer's at the same batch size (Tesseract against our
+batch 1), one line per (CRNN row, peer row), with the range of the round-by-round ratios when there are rounds.
 
 Evaluation sets: the built-in synthetic words in fonts held out of training (`--num_samples`, default 500; 0 for
 none), every set given with `--data` (anything `hf_crnn.benchmark_datasets.load_evaluation_dataset` reads, e.g. a
@@ -72,6 +73,7 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -891,6 +893,7 @@ def compare(
     evaluation_sets: Sequence[tuple[str, object]],
     batch_sizes: Sequence[int] | None = None,
     warmup: int = 0,
+    timing_rounds: int = 1,
 ) -> list[dict]:
     """
     Runs every available recognizer on every set (`(name, dataset)` with `image` and `text`).
@@ -900,12 +903,18 @@ def compare(
             named `..., batch N`), the others once; default: each at its own.
         warmup (`int`): Images each recognizer reads (untimed) before each timed run, so lazy initialisation (ONNX
             Runtime's first call, allocator growth) is not counted.
+        timing_rounds (`int`): Timed runs of each recognizer per set and batch size, in rounds that run every
+            recognizer once, so a change of machine load reaches all of them; a row's `images_per_second` comes from
+            its median run, `images_per_second_rounds` lists every round's. Texts come from the first round (the
+            recognizers are deterministic).
 
     Returns:
         One row per (set, batch size, recognizer), the recognizers of one batch size side by side: `dataset`,
         `recognizer`, `batch_size` (None: not batched), `ours` (a CRNN), and either the `score_predictions` metrics
         or `skipped` (the reason; once per set).
     """
+    if isinstance(timing_rounds, bool) or not isinstance(timing_rounds, int) or timing_rounds < 1:
+        raise ValueError(f"`timing_rounds` must be an int >= 1, got {timing_rounds!r}.")
     unavailable = {}
     for recognizer in recognizers:
         try:
@@ -918,6 +927,7 @@ def compare(
         images = [image.convert("RGB") for image in dataset["image"]]  # decoded once, the same for every recognizer
         references = list(dataset["text"])
         for position, batch_size in enumerate(batch_sizes or [None]):
+            entries = []  # this batch size's rows in recognizer order: finished rows, or (recognizer, row) to run
             for recognizer in recognizers:
                 batched = batch_size is not None and recognizer.supports_batches
                 if position and (not batched or id(recognizer) in unavailable):
@@ -931,23 +941,45 @@ def compare(
                 }
                 if id(recognizer) in unavailable:
                     reason = unavailable[id(recognizer)]
-                    rows.append({**row, "recognizer": recognizer.name, "batch_size": None, "skipped": reason})
+                    entries.append({**row, "recognizer": recognizer.name, "batch_size": None, "skipped": reason})
+                else:
+                    entries.append((recognizer, row, batched))
+            runs = [entry for entry in entries if isinstance(entry, tuple)]
+            outputs, seconds, failed = {}, {id(recognizer): [] for recognizer, _, _ in runs}, {}
+            for round_index in range(timing_rounds):
+                for recognizer, row, batched in runs:
+                    if id(recognizer) in failed:
+                        continue
+                    if batched:
+                        recognizer.batch_size = batch_size
+                    print(f"{dataset_name}: {row['recognizer']} on {len(images)} images"
+                          + (f", round {round_index + 1} of {timing_rounds}" if timing_rounds > 1 else ""),
+                          file=sys.stderr)
+                    try:
+                        if warmup:
+                            recognizer.recognize(images[:warmup])
+                        started = time.perf_counter()
+                        texts, confidences = recognizer.recognize(images)
+                    except RuntimeError as error:  # e.g. the tesseract process failing on a set: keep the other rows
+                        failed[id(recognizer)] = f"failed on this set: {error}"
+                        continue
+                    seconds[id(recognizer)].append(time.perf_counter() - started)
+                    if round_index == 0:
+                        # Fields read again after the run: some describe it (the cascade's re-read count).
+                        outputs[id(recognizer)] = (texts, confidences, recognizer.row_fields())
+            for entry in entries:
+                if not isinstance(entry, tuple):
+                    rows.append(entry)
                     continue
-                if batched:
-                    recognizer.batch_size = batch_size
-                print(f"{dataset_name}: {row['recognizer']} on {len(images)} images", file=sys.stderr)
-                try:
-                    if warmup:
-                        recognizer.recognize(images[:warmup])
-                    started = time.perf_counter()
-                    texts, confidences = recognizer.recognize(images)
-                except RuntimeError as error:  # e.g. the tesseract process failing on a set: keep the other rows
-                    rows.append({**row, "skipped": f"failed on this set: {error}"})
+                recognizer, row, _ = entry
+                if id(recognizer) in failed and id(recognizer) not in outputs:
+                    rows.append({**row, "skipped": failed[id(recognizer)]})
                     continue
-                seconds = time.perf_counter() - started
-                # Fields read again after the run: some describe it (the cascade's re-read count).
-                scores = score_predictions(texts, references, confidences, seconds)
-                rows.append({**row, **recognizer.row_fields(), **scores})
+                texts, confidences, fields = outputs[id(recognizer)]
+                runs_seconds = seconds[id(recognizer)]
+                scores = score_predictions(texts, references, confidences, statistics.median(runs_seconds))
+                rounds = [len(references) / run_seconds for run_seconds in runs_seconds]
+                rows.append({**row, **fields, **scores, "images_per_second_rounds": rounds})
     return rows
 
 
@@ -975,6 +1007,13 @@ def speed_ratios(rows: Sequence[dict]) -> list[dict]:
                     "ours": crnn["recognizer"],
                     "our_images_per_second": crnn["images_per_second"],
                     "ratio": crnn["images_per_second"] / row["images_per_second"],
+                    # Round by round (each round ran both): how much of the ratio is the machine's noise.
+                    "ratio_rounds": [
+                        our_round / peer_round
+                        for our_round, peer_round in zip(
+                            crnn.get("images_per_second_rounds", []), row.get("images_per_second_rounds", [])
+                        )
+                    ],
                     "our_checkpoint": crnn.get("checkpoint"),
                     "our_optimize": crnn.get("optimize"),
                 }
@@ -994,10 +1033,17 @@ def format_speed_rows(ratios: Sequence[dict]) -> list[list[str]]:
             ratio["peer"],
             f"{ratio['peer_images_per_second']:,.1f}",
             f"{ratio['our_images_per_second']:,.1f}",
-            f"{ratio['ratio']:.2f}x",
+            f"{ratio['ratio']:.2f}x" + _round_range(ratio.get("ratio_rounds", [])),
         ]
         for ratio in ratios
     ]
+
+
+def _round_range(ratios: Sequence[float]) -> str:
+    """` (2.95-3.20x over 5 rounds)` for several timing rounds, else nothing."""
+    if len(ratios) < 2:
+        return ""
+    return f" ({min(ratios):.2f}-{max(ratios):.2f}x over {len(ratios)} rounds)"
 
 
 def format_rows(rows: Sequence[dict]) -> list[list[str]]:
@@ -1087,6 +1133,13 @@ class CompareArguments(CascadeArguments):
         metadata={"help": "Crops per call, for the CRNN and every peer that reads batches (1: one image per call)."},
     )
     warmup: int = field(default=8, metadata={"help": "Untimed images each recognizer reads before each timed run."})
+    timing_rounds: int = field(
+        default=1,
+        metadata={
+            "help": "Timed runs of each recognizer per set and batch size, in rounds that run every recognizer once "
+            "(the same machine load for all); images/s from each one's median run, ratios with their range."
+        },
+    )
     output_dir: str = field(default="benchmark_results/peers", metadata={"help": "Where peers.json/.md go."})
 
     def __post_init__(self):
@@ -1101,6 +1154,8 @@ class CompareArguments(CascadeArguments):
             raise ValueError(f"--batch_sizes must be at least 1, got {self.batch_sizes}.")
         if self.warmup < 0:
             raise ValueError(f"--warmup must not be negative, got {self.warmup}.")
+        if self.timing_rounds < 1:
+            raise ValueError(f"--timing_rounds must be at least 1, got {self.timing_rounds}.")
         unknown = sorted(set(self.peers) - set(PEERS))
         if unknown:
             raise ValueError(f"Unknown --peers {unknown}; choose from {PEERS}.")
@@ -1229,7 +1284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_threads(args.threads)
     crnns = make_crnn_recognizers(args, calibration_dir)
     recognizers = [*crnns, *make_peers(args)]
-    rows = compare(recognizers, evaluation_sets, args.batch_sizes, args.warmup)
+    rows = compare(recognizers, evaluation_sets, args.batch_sizes, args.warmup, args.timing_rounds)
     load = {"start": load_at_start, "end": machine_load()}
     ratios = speed_ratios(rows)
 

@@ -191,6 +191,48 @@ def test_compare_runs_each_batch_size_side_by_side_and_ratios(monkeypatch):
     assert compare_peers.format_speed_rows(ratios)[0][-1].endswith("x")
 
 
+class _Clocked(compare_peers.Recognizer):
+    """Takes `seconds[i]` of a fake clock on its i-th full read (warm-up reads take none); logs its reads."""
+
+    supports_batches = True
+
+    def __init__(self, name, seconds, clock, log):
+        self.name, self.seconds, self.clock, self.log, self.reads = name, list(seconds), clock, log, 0
+
+    def recognize(self, images):
+        if len(images) > 1:  # a timed read, not the one-image warm-up
+            self.log.append(self.name)
+            self.clock[0] += self.seconds[self.reads]
+            self.reads += 1
+        return ["w"] * len(images), [1.0] * len(images)
+
+
+class _ClockedOurs(_Clocked):
+    pass  # patched in as `CRNNRecognizer`: what `compare` counts as ours
+
+
+def test_compare_timing_rounds_interleave_and_take_the_median(monkeypatch):
+    import datasets
+
+    clock, log = [0.0], []
+    monkeypatch.setattr(compare_peers.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(compare_peers, "CRNNRecognizer", _ClockedOurs)
+    ours, peer = _ClockedOurs("ours", [1.0, 5.0, 2.0], clock, log), _Clocked("peer", [4.0, 8.0, 24.0], clock, log)
+    images = [PIL.Image.new("RGB", (10, 10)) for _ in range(6)]
+    dataset = datasets.Dataset.from_dict({"image": images, "text": ["w"] * 6}).cast_column("image", datasets.Image())
+    rows = compare_peers.compare([ours, peer], [("set", dataset)], batch_sizes=[2], warmup=1, timing_rounds=3)
+    assert log == ["ours", "peer"] * 3  # rounds: every recognizer once per round
+    assert [row["images_per_second_rounds"] for row in rows] == [[6.0, 1.2, 3.0], [1.5, 0.75, 0.25]]
+    assert [row["images_per_second"] for row in rows] == [3.0, 0.75]  # from the median run (2 s and 8 s), not the mean
+    (ratio,) = compare_peers.speed_ratios(rows)
+    assert ratio["ratio"] == 4.0 and ratio["ratio_rounds"] == pytest.approx([4.0, 1.6, 12.0])
+    assert compare_peers.format_speed_rows([ratio])[0][-1] == "4.00x (1.60-12.00x over 3 rounds)"
+    with pytest.raises(ValueError, match="timing_rounds"):
+        compare_peers.compare([ours], [("set", dataset)], timing_rounds=0)
+    with pytest.raises(ValueError, match="--timing_rounds"):
+        compare_peers.CompareArguments(timing_rounds=0)
+
+
 def test_peer_arguments_are_checked():
     with pytest.raises(ValueError, match="Unknown --peers"):
         compare_peers.CompareArguments(peers=["cnocr"])
