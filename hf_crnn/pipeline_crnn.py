@@ -233,7 +233,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
         """
         Makes this pipeline the first stage of a cascade (see the class docstring): `pipeline` (a text-recognition
         pipeline, or None for no cascade) reads again the inputs read with a confidence below `threshold`, decoding
-        with the call's options updated by `options` (see `fallback_call_options`).
+        with the call's options updated by `options` (see `fallback_call_options`). `options` are tried on the
+        fallback at once, so one it cannot read with raises a `ValueError` here, not at the first re-read.
         """
         # Any pipeline: loaded as remote code, each checkpoint's pipeline class is a class of its own.
         if pipeline is not None and not isinstance(pipeline, Pipeline):
@@ -246,6 +247,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
         check_fallback_threshold(threshold)
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"`fallback_options` must be a dict of decoding options, got {type(options).__name__}.")
+        if pipeline is not None and options:
+            _check_fallback_options(pipeline, options)
         self.fallback_pipeline, self.fallback_threshold = pipeline, threshold
         self.fallback_options = dict(options or {})
 
@@ -562,6 +565,26 @@ def check_fallback_threshold(threshold) -> None:
     """Raises a `ValueError` unless `threshold` is a confidence in [0, 1] (a cascade's fallback threshold)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise ValueError(f"The fallback threshold must be a confidence in [0, 1], got {threshold!r}.")
+
+
+def _check_fallback_options(pipeline, options: dict) -> None:
+    """
+    Raises a `ValueError` naming the problem when `pipeline` (a cascade's fallback) cannot read with `options`: they
+    decode one blank frame through its own processor, so a misspelt option, a language model it does not have or an
+    unreadable lexicon shows when the cascade is set up, not at its first re-read.
+    """
+    if any(_is_per_image(options.get(name)) for name in PER_IMAGE_OPTIONS):
+        raise ValueError(
+            "`fallback_options` cannot hold per-image values: pass them in the call, where they follow the inputs "
+            "that are read again."
+        )
+    try:
+        _, _, decoding_options = pipeline._sanitize_parameters(**options)
+        decoding_options.pop("output_char_offsets", None)
+        blank_frame = torch.zeros(1, 1, pipeline.model.config.vocab_size)
+        pipeline.processor.batch_decode(blank_frame, [1], output_scores=True, **decoding_options)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"`fallback_options` {options!r}: {error}") from error
 
 
 def _blank(image) -> str | None:

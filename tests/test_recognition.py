@@ -249,6 +249,12 @@ def test_pipeline_fallback_thresholds_options_and_unreadable_inputs(
         ({"pipeline": fallback, "threshold": 1.5}, "must be a confidence in"),
         ({"pipeline": fallback, "options": ["language_model"]}, "must be a dict"),
         ({"pipeline": reader}, "cannot be its own fallback"),
+        # Options are tried on the fallback when the cascade is set up, not at its first re-read.
+        ({"pipeline": fallback, "options": {"beam_wdith": 3}}, r"Unknown decoding option\(s\): \['beam_wdith'\]"),
+        ({"pipeline": fallback, "options": {"language_model": True}}, "has none"),
+        ({"pipeline": fallback, "options": {"language_model": str(tmp_path / "nowhere.json")}}, "no such file"),
+        ({"pipeline": fallback, "options": {"lookahead_batches": 0}}, "lookahead_batches"),
+        ({"pipeline": fallback, "options": {"lexicon": [["a"], ["b"]]}}, "cannot hold per-image values"),
     ]:
         with pytest.raises(ValueError, match=message):
             reader.set_fallback(**kwargs)
@@ -278,13 +284,17 @@ def test_pipeline_fallback_reads_the_input_as_given(model, processor, word_image
     assert not _same_readings(grey, expected)  # the test can tell
 
 
-def test_pipeline_fallback_call_options_merge_the_call_and_fallback_options(model, fallback_model, processor):
+def test_pipeline_fallback_call_options_merge_the_call_and_fallback_options(
+    model, fallback_model, processor, tmp_path
+):
     fallback = _pipeline(fallback_model, processor)
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\n")
     searching = _pipeline(model, processor, fallback_pipeline=fallback,
-                          fallback_options={"language_model": True, "beam_width": 3, "top_k": 2})
+                          fallback_options={"language_model": str(word_list), "beam_width": 3, "top_k": 2})
     # The fallback's search replaces the call's, the call's other options stay, the fallback's own win.
     assert searching.fallback_call_options({"method": "greedy", "output_char_offsets": True, "top_k": 1}) == {
-        "output_char_offsets": True, "language_model": True, "beam_width": 3, "top_k": 2,
+        "output_char_offsets": True, "language_model": str(word_list), "beam_width": 3, "top_k": 2,
     }
     # A lexicon call keeps its own search: the re-read inputs decode against the lexicon too.
     words = ["hello", "world"]
