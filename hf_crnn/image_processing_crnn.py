@@ -248,21 +248,35 @@ class CRNNImageProcessor(BaseImageProcessor):
     def _preprocess_batch(self, images, return_tensors) -> BatchFeature:
         if not isinstance(images, (list, tuple)):
             images = [images]
-        if len(images) == 0:
+        return self.batch_resized([self.resize_image(image) for image in images], return_tensors)
+
+    def resize_image(self, image) -> tuple[np.ndarray, int]:
+        """
+        The per-image half of preprocessing (what a data loader's workers can do): one image, in any form
+        [`load_image`] takes, resized to the model's height.
+
+        Returns:
+            `(pixels, image_width)`: the `(image_height, w, num_channels)` uint8 pixels, and the image's valid width in
+            the model input (`target_width`: `w`, or more with edge padding). [`batch_resized`] makes a batch of them.
+        """
+        image = load_image(image, self.num_channels)
+        width = self.resized_width(image.width, image.height)
+        pixels = np.asarray(image.resize((width, self.image_height), resample=self.resample))
+        return pixels.reshape(self.image_height, width, self.num_channels), self.target_width(image.width, image.height)
+
+    def batch_resized(self, resized: Sequence[tuple[np.ndarray, int]], return_tensors=None) -> BatchFeature:
+        """
+        The batch half of preprocessing: images from [`resize_image`], edge-padded to their valid widths, normalised
+        and right-padded with zeros to a common width, as `__call__` returns them.
+        """
+        if len(resized) == 0:
             raise ValueError("No images were given.")
-        resized, widths = [], []
-        for image in images:
-            image = load_image(image, self.num_channels)
-            width = self.resized_width(image.width, image.height)
-            resized.append(np.asarray(image.resize((width, self.image_height), resample=self.resample)))
-            widths.append(self.target_width(image.width, image.height))
-        widths = np.array(widths, dtype=np.int64)
+        widths = np.array([width for _, width in resized], dtype=np.int64)
         multiple = self.pad_width_multiple
         batch_width = int(-(-widths.max() // multiple) * multiple)
 
         batch = np.zeros((len(resized), self.image_height, batch_width, self.num_channels), dtype=np.uint8)
-        for index, image in enumerate(resized):
-            image = image.reshape(self.image_height, image.shape[1], self.num_channels)
+        for index, (image, _) in enumerate(resized):
             width = image.shape[1]
             batch[index, :, :width] = image
             # Edge padding (counted in `image_widths`): the last column repeated, as np.pad(mode="edge") would.

@@ -48,12 +48,13 @@ SEARCH_OPTIONS = ("method", "beam_width", "language_model")
 
 @dataclass
 class _Piece:
-    """What one forward row reads: a whole input image, or one window of a long line, preprocessed.
+    """What one forward row reads: a whole input image, or one window of a long line, resized.
 
-    `pixel_values` is `(C, H, W)` float32 with `W` the image processor's padded width; `image_width` its valid width.
+    `pixels` is `(H, W, C)` uint8 at the model's height (`CRNNImageProcessor.resize_image`), a quarter of the memory
+    of normalised floats while it waits in the read-ahead; `image_width` its valid width in the model input.
     """
 
-    pixel_values: np.ndarray
+    pixels: np.ndarray
     image_width: int
     window_start: int = 0  # left edge of the window in the resized line, in pixels
 
@@ -467,15 +468,12 @@ class CRNNTextRecognitionPipeline(Pipeline):
         for position, result in zip(unsure, reread):
             results[position] = [dict(hypothesis, read_by="fallback") for hypothesis in result]
 
-    @staticmethod
-    def _collate(pieces: Sequence[_Piece]) -> dict:
-        """Right-pads the pieces' pixel values with zeros to the widest, as the image processor pads a batch."""
-        width = max(piece.pixel_values.shape[-1] for piece in pieces)
-        pixel_values = np.zeros((len(pieces), *pieces[0].pixel_values.shape[:-1], width), dtype=np.float32)
-        for row, piece in enumerate(pieces):
-            pixel_values[row, ..., : piece.pixel_values.shape[-1]] = piece.pixel_values
-        image_widths = torch.tensor([piece.image_width for piece in pieces], dtype=torch.long)
-        return {"pixel_values": torch.from_numpy(pixel_values), "image_widths": image_widths}
+    def _collate(self, pieces: Sequence[_Piece]) -> dict:
+        """One model batch of pieces: normalised and right-padded together, as the image processor makes a batch."""
+        batch = self.processor.image_processor.batch_resized(
+            [(piece.pixels, piece.image_width) for piece in pieces], return_tensors="pt"
+        )
+        return {"pixel_values": batch["pixel_values"], "image_widths": batch["image_widths"]}
 
     def preprocess(self, image, split_long_lines: bool = True, window_overlap: int = DEFAULT_WINDOW_OVERLAP):
         """Loads one input and preprocesses the piece(s) it is read as (see [`_Input`])."""
@@ -488,8 +486,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
             return _Input(image.width, unreadable=unreadable)
         pieces = []
         for crop, window_start in self._crops(image, split_long_lines, window_overlap):
-            processed = image_processor(crop, return_tensors="np")
-            pieces.append(_Piece(processed["pixel_values"][0], int(processed["image_widths"][0]), window_start))
+            pixels, image_width = image_processor.resize_image(crop)
+            pieces.append(_Piece(pixels, image_width, window_start))
         return _Input(image.width, pieces, image=given)
 
     def _too_small(self, width: int, height: int) -> str | None:

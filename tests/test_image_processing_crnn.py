@@ -81,6 +81,26 @@ def test_keep_aspect_ratio_resize_clamps_and_pads():
     assert processor(images[3])["pixel_values"].shape[-1] == 100  # padded width is a multiple of 4
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"num_channels": 3, "image_mean": [0.4, 0.5, 0.6]}, {"edge_padding_multiple": 32, "min_width": 1}],
+    ids=["gray", "rgb", "edge padding"],
+)
+def test_resize_image_and_batch_resized_are_the_two_halves_of_a_call(kwargs):
+    """What the pipeline's read-ahead holds per image (uint8 pixels at the model's height) and makes batches of."""
+    processor = CRNNImageProcessor(resize_mode="keep_aspect_ratio", **kwargs)
+    images = [render_word(word, height=40).convert("RGB") for word in ("a", "hello", "transformers")]
+    resized = [processor.resize_image(image) for image in images]
+    for (pixels, width), image in zip(resized, images):
+        assert pixels.dtype == np.uint8 and pixels.shape[::2] == (32, processor.num_channels)
+        assert width == processor.target_width(image.width, image.height) >= pixels.shape[1]
+    batch, whole = processor.batch_resized(resized, return_tensors="pt"), processor(images)
+    assert torch.equal(batch["pixel_values"], whole["pixel_values"])
+    assert torch.equal(batch["image_widths"], whole["image_widths"])
+    with pytest.raises(ValueError, match="No images"):
+        processor.batch_resized([])
+
+
 def test_per_call_overrides_and_round_trip(tmp_path):
     processor = CRNNImageProcessor(resize_mode="keep_aspect_ratio")
     image = PIL.Image.new("L", (300, 32))
