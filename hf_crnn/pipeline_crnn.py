@@ -188,7 +188,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
             padding and fuller fallback batches, more memory; fewer: sooner first results on a stream).
         lexicon, beam_width, top_k, method, delta, ...: Decoding options of `CRNNProcessor.batch_decode`; with
             `top_k=k` each image gets its k best hypotheses, best first. `lexicon` may hold one lexicon per image
-            (a list of word lists, as many as the images); each follows its image through sorting and batching.
+            (a list of word lists, as many as the images, none empty); each follows its image through sorting and
+            batching.
             A lexicon result also carries `lexicon_fallback` (no lexicon word was close enough). The processor's
             default lexicon, if it has one, applies when no `lexicon` is given. `language_model=True` decodes by
             beam search fused with the checkpoint's character language model (`language_model.json`; a path or a
@@ -346,6 +347,13 @@ class CRNNTextRecognitionPipeline(Pipeline):
             for name in PER_IMAGE_OPTIONS
             if _is_per_image(postprocess_params.get(name))
         }
+        for name, values in per_image.items():
+            for index, value in enumerate(values):
+                if value is None or (isinstance(value, (list, tuple)) and not value):
+                    raise ValueError(
+                        f"The per-image {name} of input {index} is empty: give every input words of its own, or read "
+                        f"those without one in a call without a {name}."
+                    )
         if isinstance(inputs, Sized):  # a stream's count is checked as it is read
             for name, values in per_image.items():
                 if len(values) != len(inputs):

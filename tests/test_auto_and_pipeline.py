@@ -163,6 +163,9 @@ def test_pipeline_per_image_lexicons_follow_their_images_through_batching():
     assert [result[0]["generated_text"] for result in results] == words
     with pytest.raises(ValueError, match="Got 2 per-image lexicons for 7 images"):
         pipe(images, lexicon=lexicons[:2], batch_size=2)
+    for empty in (None, [], ()):  # named by its input, not by a position in a width-sorted batch
+        with pytest.raises(ValueError, match="The per-image lexicon of input 3 is empty"):
+            pipe(images, lexicon=[*lexicons[:3], empty, *lexicons[4:]], batch_size=2)
 
 
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "crnn-synth-en"
