@@ -589,7 +589,7 @@ def _check_fallback_options(pipeline, options: dict) -> None:
         decoding_options.pop("output_char_offsets", None)
         blank_frame = torch.zeros(1, 1, pipeline.model.config.vocab_size)
         pipeline.processor.batch_decode(blank_frame, [1], output_scores=True, **decoding_options)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, AttributeError) as error:  # AttributeError: not a CRNN pipeline
         raise ValueError(f"`fallback_options` {options!r}: {error}") from error
 
 
