@@ -69,6 +69,19 @@ class _Input:
     image: object = None  # the input as given, kept only for a fallback to read again
 
 
+@dataclass
+class _Call:
+    """One call's reading options, as `get_iterator` takes them apart."""
+
+    batch_size: int
+    lookahead: int  # forward rows read ahead and sorted together
+    sort_by_width: bool
+    preprocess: dict  # how inputs are cut into pieces (`split_long_lines`, `window_overlap`)
+    forward: dict
+    postprocess: dict  # decoding options shared by every input
+    per_image: dict[str, list]  # options with one value per input, in input order
+
+
 def _as_is(item):
     """DataLoader `collate_fn` that leaves each preprocessed input untouched (no tensor conversion)."""
     return item
@@ -197,9 +210,10 @@ class CRNNTextRecognitionPipeline(Pipeline):
 
     A cascade: with `fallback_pipeline=` another text-recognition pipeline (typically a larger, more accurate
     checkpoint; not to be confused with the lexicon decoding's call option `fallback`), the inputs this one reads with
-    a `confidence` below `fallback_threshold` (default 0.9) are read again by it. It decodes them with the call's
-    decoding options (so every result has the `char_offsets`, `top_k` hypotheses or lexicon words asked for; a
-    per-image lexicon follows its image) updated by `fallback_options`, e.g. `{"language_model": True, "beam_width":
+    a `confidence` below `fallback_threshold` (default 0.9) are read again by it. It cuts long lines as the call says
+    (`split_long_lines`, `window_overlap`) and decodes with the call's decoding options (so every result has the
+    `char_offsets`, `top_k` hypotheses or lexicon words asked for; a per-image lexicon follows its image) updated by
+    `fallback_options`, e.g. `{"language_model": True, "beam_width":
     3}`, the shipped pair's setting. A call with a lexicon keeps its own search for the inputs read again, so
     `fallback_options`' `language_model` and beam then do not apply (see `fallback_call_options`). The inputs to read
     again are gathered over each read-ahead window and read as one list, so the fallback batches them by width too.
@@ -358,9 +372,9 @@ class CRNNTextRecognitionPipeline(Pipeline):
             for name, values in per_image.items():
                 if len(values) != len(inputs):
                     raise ValueError(f"Got {len(values)} per-image {name}s for {len(inputs)} images.")
-        preprocessed = self._preprocessed(inputs, num_workers, preprocess_params)
-        return self._read(preprocessed, batch_size, lookahead, sort_by_width, forward_params, postprocess_params,
-                          per_image)
+        call = _Call(batch_size, lookahead, sort_by_width, preprocess_params, forward_params, postprocess_params,
+                     per_image)
+        return self._read(self._preprocessed(inputs, num_workers, preprocess_params), call)
 
     def _preprocessed(self, inputs, num_workers: int, preprocess_params) -> Iterator["_Input"]:
         """`self.preprocess` of each input, in order, through transformers' pipeline datasets and a `DataLoader`
@@ -382,40 +396,35 @@ class CRNNTextRecognitionPipeline(Pipeline):
             yield item
             index += 1
 
-    def _read(self, preprocessed, batch_size, lookahead, sort_by_width, forward_params, postprocess_params, per_image):
-        """Reads the inputs in windows of about `lookahead` forward rows; yields each input's results in order."""
+    def _read(self, preprocessed, call: _Call):
+        """Reads the inputs in windows of about `call.lookahead` forward rows; yields each input's results in order."""
         window, rows, first_index = [], 0, 0
         for item in preprocessed:
             window.append(item)
             rows += len(item.pieces)
-            if rows >= lookahead or len(window) >= lookahead:
-                yield from self._read_window(
-                    window, first_index, batch_size, sort_by_width, forward_params, postprocess_params, per_image
-                )
+            if rows >= call.lookahead or len(window) >= call.lookahead:
+                yield from self._read_window(window, first_index, call)
                 first_index += len(window)
                 window, rows = [], 0
         if window:
-            yield from self._read_window(
-                window, first_index, batch_size, sort_by_width, forward_params, postprocess_params, per_image
-            )
+            yield from self._read_window(window, first_index, call)
             first_index += len(window)
-        for name, values in per_image.items():
+        for name, values in call.per_image.items():
             if len(values) != first_index:
                 raise ValueError(f"Got {len(values)} per-image {name}s for {first_index} images.")
 
-    def _read_window(
-        self, inputs, first_index, batch_size, sort_by_width, forward_params, postprocess_params, per_image
-    ):
+    def _read_window(self, inputs, first_index, call: _Call):
         """Forward passes over the pieces of `inputs` (input `first_index` onwards) grouped by width, then one
-        decode per `batch_size` inputs; returns the inputs' result lists in order."""
+        decode per `call.batch_size` inputs; returns the inputs' result lists in order."""
+        batch_size = call.batch_size
         pieces = [(position, piece) for position, item in enumerate(inputs) for piece in item.pieces]
         order = list(range(len(pieces)))
-        if sort_by_width:
+        if call.sort_by_width:
             order.sort(key=lambda index: pieces[index][1].image_width)
         piece_log_probs = [None] * len(pieces)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            model_outputs = self.forward(self._collate([pieces[row][1] for row in rows]), **forward_params)
+            model_outputs = self.forward(self._collate([pieces[row][1] for row in rows]), **call.forward)
             log_probs = torch.log_softmax(model_outputs["logits"].float(), dim=-1)
             for batch_row, (row, length) in enumerate(zip(rows, model_outputs["frame_lengths"].tolist())):
                 piece_log_probs[row] = log_probs[batch_row, :length]
@@ -442,8 +451,8 @@ class CRNNTextRecognitionPipeline(Pipeline):
                 "logits": torch.nn.utils.rnn.pad_sequence(merged, batch_first=True),
                 "frame_lengths": torch.tensor([log_probs.shape[0] for log_probs in merged]),
             }
-            batch_params = dict(postprocess_params)
-            for name, values in per_image.items():
+            batch_params = dict(call.postprocess)
+            for name, values in call.per_image.items():
                 if first_index + len(inputs) > len(values):
                     raise ValueError(f"Got {len(values)} per-image {name}s for more images than that.")
                 batch_params[name] = [values[first_index + p] for p in positions]
@@ -451,12 +460,13 @@ class CRNNTextRecognitionPipeline(Pipeline):
             for position, result in zip(positions, self.postprocess(model_outputs, original_widths, **batch_params)):
                 results[position] = result
         if self.fallback_pipeline is not None:
-            self._read_unsure_again(inputs, results, batch_size, first_index, postprocess_params, per_image)
+            self._read_unsure_again(inputs, results, first_index, call)
         return results
 
-    def _read_unsure_again(self, inputs, results, batch_size: int, first_index, postprocess_params, per_image) -> None:
+    def _read_unsure_again(self, inputs, results, first_index, call: _Call) -> None:
         """The cascade's second stage, in place: the fallback's results for the inputs read with a confidence below
-        `fallback_threshold` (as one list, so it batches them by width), `read_by` on every result."""
+        `fallback_threshold` (as one list, so it batches them by width), `read_by` on every result. The fallback cuts
+        long lines as this call does, and decodes with `fallback_call_options`."""
         unsure = [
             position
             for position, (item, result) in enumerate(zip(inputs, results))
@@ -468,11 +478,11 @@ class CRNNTextRecognitionPipeline(Pipeline):
         if not unsure:
             return
         images = [inputs[position].image for position in unsure]
-        call_options = dict(postprocess_params)
-        for name, values in per_image.items():
+        call_options = dict(call.postprocess)
+        for name, values in call.per_image.items():
             call_options[name] = [values[first_index + position] for position in unsure]
-        options = self.fallback_call_options(call_options)
-        reread = self.fallback_pipeline(images, batch_size=batch_size, **options)
+        options = {**call.preprocess, **self.fallback_call_options(call_options)}
+        reread = self.fallback_pipeline(images, batch_size=call.batch_size, **options)
         for position, result in zip(unsure, reread):
             results[position] = [dict(hypothesis, read_by="fallback") for hypothesis in result]
 

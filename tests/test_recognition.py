@@ -324,6 +324,18 @@ def test_pipeline_fallback_reads_again_with_the_call_options(model, fallback_mod
     assert all(len(result) == 2 and "char_offsets" in result[0] for result in results)
     assert [result[0]["char_offsets"] for result in results] == [result[0]["char_offsets"] for result in expected]
 
+    # Long lines are cut (or squeezed, with split_long_lines=False) as the call says.
+    line = PIL.Image.new("L", (sum(image.width for image in word_images) * 3, word_images[0].height), 255)
+    left = 0
+    for image in word_images * 3:
+        line.paste(image, (left, 0))
+        left += image.width
+    assert line.width * 32 / line.height > processor.image_processor.max_width
+    search = {"language_model": str(word_list), "beam_width": 3}
+    squeezed = cascade([line], split_long_lines=False)
+    assert _same_readings(squeezed, fallback([line], split_long_lines=False, **search))
+    assert not _same_readings(squeezed, fallback([line], **search))  # the test can tell
+
     lexicon = ["hello", "world", "crnn", "a", "transformers", "recognition"]
     results = cascade(word_images, batch_size=2, lexicon=lexicon)
     assert _same_readings(results, fallback(word_images, batch_size=2, lexicon=lexicon))
