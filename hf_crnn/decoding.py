@@ -1467,10 +1467,12 @@ def ctc_lexicon_decode(
         best.update(_top_words(lexicons, log_probs, lengths, fallback_candidates, top_k, blank_id))
 
     # Where nothing in the lexicon fits, the answer is the lexicon-free reading in the model's own classes (as
-    # method="greedy" and the lexicon beam search give it), not the case-folded search query.
-    reading = greedy
-    if model_log_probs is not log_probs and not all(best):
-        reading = _greedy_decode(model_log_probs, lengths, blank_id)
+    # method="greedy" and the lexicon beam search give it), not the case-folded search query: those images only are
+    # read again from the unfolded scores.
+    readings = {image: greedy[image] for image in range(batch) if not best[image]}
+    if model_log_probs is not log_probs and readings:
+        rows = list(readings)
+        readings = dict(zip(rows, _greedy_decode(model_log_probs[rows], lengths[rows], blank_id)))
     decodings = []
     for image, lexicon_ in enumerate(lexicons):
         if best[image]:
@@ -1479,8 +1481,8 @@ def ctc_lexicon_decode(
                 for index, score in best[image]
             ]
         else:
-            reading[image].text = _ids_to_text(reading[image].ids, lexicon_.vocab)
-            nbest = [reading[image]]
+            readings[image].text = _ids_to_text(readings[image].ids, lexicon_.vocab)
+            nbest = [readings[image]]
         decodings.append(CTCDecoding(nbest, lexicon_fallback=image in fell_back))
     if return_char_frames:
         _attach_alignments([decoding.nbest for decoding in decodings], log_probs, lengths, blank_id)

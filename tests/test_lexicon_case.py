@@ -109,3 +109,10 @@ def test_greedy_fallback_keeps_the_models_case(method):
     assert greedy.text == "QXZ"
     assert result.lexicon_fallback and result.text == greedy.text
     assert result.confidence == pytest.approx(greedy.confidence)
+    # In a padded batch where another image finds its word, the one that falls back still reads in the model's case.
+    batch = torch.cat([spelled("HE-L-LO-", CASED_VOCAB), spelled("-Q-X-Z-A", CASED_VOCAB)])
+    lengths = torch.tensor([8, 7])
+    found, fell_back = ctc_decode(batch, lengths, method=method, lexicon=["hello", "world"], vocab=CASED_VOCAB,
+                                  **options)
+    assert (found.text, found.lexicon_fallback) == ("hello", False)
+    assert (fell_back.text, fell_back.lexicon_fallback) == ("QXZ", True)
