@@ -3,6 +3,7 @@
 
 import inspect
 import os
+import shutil
 from collections.abc import Mapping
 
 import numpy as np
@@ -248,14 +249,19 @@ class CRNNProcessor(ProcessorMixin):
         return output
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        """Saves tokenizer, image processor, processor config and `lexicon.txt`, all moved into place at once."""
+        """Saves tokenizer, image processor, processor config, `lexicon.txt` and `language_model.json`, all moved into
+        place at once."""
         hub_kwargs = pop_hub_kwargs(kwargs)
         with staged_directory(save_directory) as staging:
             super().save_pretrained(staging, **kwargs)
             if self.lexicon is not None:
                 with open(os.path.join(staging, LEXICON_FILE), "w", encoding="utf-8") as handle:
                     handle.writelines(f"{word}\n" for word in self.lexicon)
-            if self.language_model is not None:
+            language_model = self._language_model
+            if isinstance(language_model, (str, os.PathLike)) and os.fspath(language_model).endswith(".json"):
+                # A saved model not yet used (a loaded checkpoint's own): copied as it is, not built to be written back.
+                shutil.copyfile(language_model, os.path.join(staging, LANGUAGE_MODEL_FILE))
+            elif language_model is not None:
                 self.language_model.save(os.path.join(staging, LANGUAGE_MODEL_FILE))
         if push_to_hub:
             repo_id = hub_kwargs.pop("repo_id", os.path.basename(os.path.abspath(save_directory)))

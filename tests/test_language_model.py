@@ -3,6 +3,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -206,6 +207,11 @@ def test_processor_ships_and_uses_its_language_model(tmp_path, processor, langua
     assert (tmp_path / LANGUAGE_MODEL_FILE).is_file()
     assert "language_model" not in json.loads((tmp_path / "processor_config.json").read_text())
     loaded = CRNNProcessor.from_pretrained(tmp_path)
+    # Saved again before its first use, a loaded model is copied as it is, not built to be written back.
+    loaded.save_pretrained(tmp_path / "again")
+    assert isinstance(loaded._language_model, (str, os.PathLike))
+    saved = (tmp_path / "again" / LANGUAGE_MODEL_FILE).read_bytes()
+    assert saved == (tmp_path / LANGUAGE_MODEL_FILE).read_bytes()
     assert loaded.language_model.words == language_model.words and loaded.language_model.order == 4
 
     expected = [d.text for d in ctc_decode(
