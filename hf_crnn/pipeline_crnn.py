@@ -21,7 +21,7 @@ DEFAULT_WINDOW_OVERLAP = 128
 # vary in width more than 8 batches sort well, and a cascade's fallback re-reads each window's unsure inputs (a
 # quarter) together: on 1,500 ICDAR 2015 training crops (`int8_bf16`, one thread, batch 32) `crnn-real-en-fast` read
 # 0.74 ms per image with 8 batches, 0.62 with 32 (0.53 sorting the whole list at once), and the shipped cascade 1.16 /
-# 0.95 (0.87 with 64). Memory: docs/performance.md.
+# 0.95 (0.87 with 64); `benchmarks/bench_cascade.py` measures it. Memory: docs/performance.md.
 DEFAULT_LOOKAHEAD_BATCHES = 32
 # Images smaller than this cannot hold a legible character: they read as empty text with confidence 0 and an
 # `unreadable` reason instead of whatever the network guesses from a few stretched pixels.

@@ -355,3 +355,31 @@ def test_pipeline_fallback_reads_again_with_the_call_options(model, fallback_mod
     reread = fallback([word_images[row] for row in unsure], lexicon=[lexicons[row] for row in unsure])
     assert _same_readings([results[row] for row in unsure], reread)
     assert all(result[0]["generated_text"] in lexicons[row] for row, result in enumerate(results))
+
+
+def test_cascade_benchmark_times_every_reader_and_checks_they_agree(
+    capsys, model, fallback_model, processor, word_images, tmp_path
+):
+    """benchmarks/bench_cascade.py on tiny checkpoints: one row per reader, re-read counts, and agreeing texts."""
+    from conftest import load_script
+
+    bench_cascade = load_script("benchmarks/bench_cascade.py")
+    model.save_pretrained(tmp_path / "fast"), processor.save_pretrained(tmp_path / "fast")
+    fallback_model.save_pretrained(tmp_path / "accurate"), processor.save_pretrained(tmp_path / "accurate")
+    (tmp_path / "crops").mkdir()
+    for index, image in enumerate(word_images):
+        image.save(tmp_path / "crops" / f"{index}.png")
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\nworld\n")
+    code = bench_cascade.main([
+        "--model", str(tmp_path / "fast"), "--fallback_model", str(tmp_path / "accurate"), "--data",
+        str(tmp_path / "crops"), "--optimize", "none", "--language_model", str(word_list), "--threshold", "1",
+        "--lookahead_batches", "1", "2", "--batch_size", "2", "--rounds", "2",
+    ])
+    out = capsys.readouterr().out
+    assert code == 0 and "Every cascade row read the same texts." in out
+    rows = [line.strip("| ").split(" | ") for line in out.splitlines() if line.startswith(("| fast", "| cascade"))]
+    assert len(rows) == 6  # 2 read-ahead lengths and the whole list, for each
+    assert all(len(row[2].split(", ")) == 2 for row in rows)  # each round's time
+    # Below confidence 1 the fallback reads every image again; the fast checkpoint alone has no count.
+    assert [row[3] if len(row) > 3 else "" for row in rows] == ["", "", "", "5", "5", "5"]
