@@ -945,28 +945,7 @@ def compare(
                 else:
                     entries.append((recognizer, row, batched))
             runs = [entry for entry in entries if isinstance(entry, tuple)]
-            outputs, seconds, failed = {}, {id(recognizer): [] for recognizer, _, _ in runs}, {}
-            for round_index in range(timing_rounds):
-                for recognizer, row, batched in runs:
-                    if id(recognizer) in failed:
-                        continue
-                    if batched:
-                        recognizer.batch_size = batch_size
-                    print(f"{dataset_name}: {row['recognizer']} on {len(images)} images"
-                          + (f", round {round_index + 1} of {timing_rounds}" if timing_rounds > 1 else ""),
-                          file=sys.stderr)
-                    try:
-                        if warmup:
-                            recognizer.recognize(images[:warmup])
-                        started = time.perf_counter()
-                        texts, confidences = recognizer.recognize(images)
-                    except RuntimeError as error:  # e.g. the tesseract process failing on a set: keep the other rows
-                        failed[id(recognizer)] = f"failed on this set: {error}"
-                        continue
-                    seconds[id(recognizer)].append(time.perf_counter() - started)
-                    if round_index == 0:
-                        # Fields read again after the run: some describe it (the cascade's re-read count).
-                        outputs[id(recognizer)] = (texts, confidences, recognizer.row_fields())
+            outputs, seconds, failed = _timed_rounds(runs, images, batch_size, warmup, timing_rounds, dataset_name)
             for entry in entries:
                 if not isinstance(entry, tuple):
                     rows.append(entry)
@@ -981,6 +960,38 @@ def compare(
                 rounds = [len(references) / run_seconds for run_seconds in runs_seconds]
                 rows.append({**row, **fields, **scores, "images_per_second_rounds": rounds})
     return rows
+
+
+def _timed_rounds(runs, images, batch_size, warmup: int, timing_rounds: int, dataset_name: str):
+    """
+    Reads `images` with every `(recognizer, row, batched)` of `runs` once per round, rounds interleaved.
+
+    Returns:
+        `(outputs, seconds, failed)` keyed by `id(recognizer)`: the first round's `(texts, confidences, row fields
+        read after the run)`, the seconds of every round it ran, and why a recognizer failed (it is not run again).
+    """
+    outputs, seconds, failed = {}, {id(recognizer): [] for recognizer, _, _ in runs}, {}
+    for round_index in range(timing_rounds):
+        for recognizer, row, batched in runs:
+            if id(recognizer) in failed:
+                continue
+            if batched:
+                recognizer.batch_size = batch_size
+            print(f"{dataset_name}: {row['recognizer']} on {len(images)} images"
+                  + (f", round {round_index + 1} of {timing_rounds}" if timing_rounds > 1 else ""), file=sys.stderr)
+            try:
+                if warmup:
+                    recognizer.recognize(images[:warmup])
+                started = time.perf_counter()
+                texts, confidences = recognizer.recognize(images)
+            except RuntimeError as error:  # e.g. the tesseract process failing on a set: keep the other rows
+                failed[id(recognizer)] = f"failed on this set: {error}"
+                continue
+            seconds[id(recognizer)].append(time.perf_counter() - started)
+            if round_index == 0:
+                # Fields read again after the run: some describe it (the cascade's re-read count).
+                outputs[id(recognizer)] = (texts, confidences, recognizer.row_fields())
+    return outputs, seconds, failed
 
 
 def speed_ratios(rows: Sequence[dict]) -> list[dict]:
