@@ -1079,8 +1079,8 @@ def format_rows(rows: Sequence[dict]) -> list[list[str]]:
 
 
 @dataclass
-class CompareArguments(CascadeArguments):
-    """Arguments of `benchmarks/compare_peers.py`."""
+class _CompareOptions:
+    """`CompareArguments` without the cascade's: a base listed before `CascadeArguments` in `--help`."""
 
     model_name_or_path: str = field(
         default=DEFAULT_CHECKPOINT,
@@ -1152,6 +1152,12 @@ class CompareArguments(CascadeArguments):
         },
     )
     output_dir: str = field(default="benchmark_results/peers", metadata={"help": "Where peers.json/.md go."})
+
+
+@dataclass
+class CompareArguments(CascadeArguments, _CompareOptions):
+    """Arguments of `benchmarks/compare_peers.py`. A dataclass takes its bases' fields from the last base first, so
+    `--help` lists the cascade's options after the others."""
 
     def __post_init__(self):
         super().__post_init__()

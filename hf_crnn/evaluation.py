@@ -128,8 +128,8 @@ class CascadeArguments:
 
 
 @dataclass
-class EvaluationArguments(CascadeArguments):
-    """Arguments of `hf-crnn evaluate` / `examples/run_evaluation.py`."""
+class _EvaluationOptions:
+    """`EvaluationArguments` without the cascade's: a base listed before `CascadeArguments` in `--help`."""
 
     model_name_or_path: str = field(
         default=DEFAULT_CHECKPOINT,
@@ -182,6 +182,12 @@ class EvaluationArguments(CascadeArguments):
     output_dir: str = field(default="evaluation_results", metadata={"help": "Where the report files go."})
     cache_dir: str | None = field(default=None, metadata={"help": "datasets cache (synthetic, LMDB Arrow files)."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow checkpoint code other than hf_crnn's."})
+
+
+@dataclass
+class EvaluationArguments(CascadeArguments, _EvaluationOptions):
+    """Arguments of `hf-crnn evaluate` / `examples/run_evaluation.py`. A dataclass takes its bases' fields from the last
+    base first, so `--help` lists the cascade's options after the others."""
 
     def __post_init__(self):
         super().__post_init__()
