@@ -208,10 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     export_other.add_argument("--format", required=True, choices=tuple(EXPORTERS), help="target format")
     export_other.add_argument("--model", required=True, metavar="PATH", help="checkpoint folder or Hub repo id")
     export_other.add_argument("--output_dir", required=True, metavar="DIR", help="folder to write the files to")
-    export_other.add_argument("--name", default="custom_crnn", help="EasyOCR's recog_network name (custom_crnn)")
-    export_other.add_argument(
-        "--lang_list", nargs="+", default=["en"], metavar="LANG", help="EasyOCR language codes for the yaml (en)"
-    )
+    # No defaults here: the exporter's own apply (custom_crnn, en), so they are written once.
+    export_other.add_argument("--name", help="EasyOCR's recog_network name (custom_crnn)")
+    export_other.add_argument("--lang_list", nargs="+", metavar="LANG", help="EasyOCR language codes for the yaml (en)")
     export_other.add_argument("--overwrite", action="store_true", help="replace --output_dir if it is not empty")
     export_other.set_defaults(run=run_export)
 
@@ -564,13 +563,13 @@ def run_export_onnx(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """`hf-crnn export --format easyocr`: `conversion/export_easyocr.py`'s `export_easyocr`."""
     exporter = _import_converter(EXPORTERS[args.format])
+    options = {name: value for name, value in (("name", args.name), ("lang_list", args.lang_list)) if value is not None}
+    name = options.get("name", exporter.DEFAULT_NAME)
     try:
-        output = exporter.export_easyocr(
-            args.model, args.output_dir, name=args.name, lang_list=args.lang_list, overwrite=args.overwrite
-        )
+        output = exporter.export_easyocr(args.model, args.output_dir, overwrite=args.overwrite, **options)
     except (OSError, ValueError) as error:  # not EasyOCR's layout, model not found, output folder not empty, ...
         raise CommandError(f"cannot export {args.model!r} as {args.format}: {error}") from error
-    print(f"wrote {output / args.name}.pth, {args.name}.yaml and {args.name}.py (EasyOCR recog_network={args.name!r})")
+    print(f"wrote {output / name}.pth, {name}.yaml and {name}.py (EasyOCR recog_network={name!r})")
     return EXIT_OK
 
 

@@ -130,6 +130,16 @@ def test_yaml_round_trips_the_96_character_list(small_export):
     assert "€" in text  # written readably, not as an escape
 
 
+def test_command_line_name_and_languages_reach_the_files(small_export, tmp_path, capsys):
+    checkpoint, _ = small_export
+    output = tmp_path / "named"
+    arguments = ["--model", str(checkpoint), "--output_dir", str(output), "--name", "my_cli_net"]
+    assert cli_main(["export", "--format", "easyocr", *arguments, "--lang_list", "en", "fr"]) == 0
+    _, yaml_path, _ = exported_files(output, "my_cli_net")
+    assert yaml.safe_load(yaml_path.read_text(encoding="utf-8"))["lang_list"] == ["en", "fr"]
+    assert "recog_network='my_cli_net'" in capsys.readouterr().out
+
+
 def test_the_script_runs_the_command_lines_export(small_export, tmp_path):
     checkpoint, first = small_export
     output = tmp_path / "script"
