@@ -33,6 +33,7 @@ import hf_crnn  # noqa: E402, F401  (registers the "text-recognition" task)
 from hf_crnn.cli import collect_image_paths  # noqa: E402
 from hf_crnn.fast_inference import FAST_PATH_MODES, cpu_features  # noqa: E402
 from hf_crnn.image_processing_crnn import load_image  # noqa: E402
+from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL, language_model_option  # noqa: E402
 from hf_crnn.pipeline_crnn import (  # noqa: E402
     DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
@@ -49,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", default=os.path.join(ROOT, "checkpoints", "crnn-real-en-fast"))
     parser.add_argument("--fallback_model", default=os.path.join(ROOT, "checkpoints", "crnn-real-en"))
     parser.add_argument(
-        "--language_model", default="checkpoint",
+        "--language_model", default=CHECKPOINT_LANGUAGE_MODEL,
         help="the fallback's language model: 'checkpoint' (its own language_model.json), a file, or 'none' (greedy)",
     )
     parser.add_argument("--data", default=os.path.join(SHARED_REAL, "ic15_train"), help="a folder of training crops")
@@ -88,9 +89,7 @@ def build_readers(args, images) -> dict:
         calibration = read_images(args.calibration_dir, CALIBRATION_IMAGES)
         fast.optimize_for_cpu(args.optimize, calibration)
         accurate.optimize_for_cpu(args.optimize, calibration)
-    language_model = None if args.language_model == "none" else (
-        True if args.language_model == "checkpoint" else args.language_model
-    )
+    language_model = None if args.language_model == "none" else language_model_option(args.language_model)
     fallback_options = {}
     if language_model is not None:
         fallback_options = {"language_model": language_model, "beam_width": args.beam_width}
@@ -107,8 +106,10 @@ def build_readers(args, images) -> dict:
     def read_with(reader, lookahead):
         def read():
             results = reader(images, batch_size=args.batch_size, lookahead_batches=lookahead)
-            reread = sum(result[0].get("read_by") == "fallback" for result in results)
-            return [result[0]["generated_text"] for result in results], reread if reader is cascade_pipeline else None
+            texts = [result[0]["generated_text"] for result in results]
+            if reader is not cascade_pipeline:
+                return texts, None
+            return texts, sum(result[0]["read_by"] == "fallback" for result in results)
         return read
 
     def fast_whole_list():

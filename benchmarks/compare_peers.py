@@ -100,6 +100,7 @@ from hf_crnn.benchmark_datasets import (  # noqa: E402
     load_evaluation_dataset,
     synthetic_display_name,
 )
+from hf_crnn.decoding import _check_positive_int  # noqa: E402
 from hf_crnn.evaluation import (  # noqa: E402
     DEFAULT_CHECKPOINT,
     CascadeArguments,
@@ -913,8 +914,7 @@ def compare(
         `recognizer`, `batch_size` (None: not batched), `ours` (a CRNN), and either the `score_predictions` metrics
         or `skipped` (the reason; once per set).
     """
-    if isinstance(timing_rounds, bool) or not isinstance(timing_rounds, int) or timing_rounds < 1:
-        raise ValueError(f"`timing_rounds` must be an int >= 1, got {timing_rounds!r}.")
+    _check_positive_int("timing_rounds", timing_rounds)
     unavailable = {}
     for recognizer in recognizers:
         try:
@@ -1163,7 +1163,7 @@ class CompareArguments(CascadeArguments, _CompareOptions):
         super().__post_init__()
         if self.num_samples < 0:
             raise ValueError(f"--num_samples must not be negative, got {self.num_samples}.")
-        for name in ("threads", "max_samples", "calibration_samples"):
+        for name in ("threads", "max_samples", "calibration_samples", "timing_rounds"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name} must be at least 1, got {value}.")
@@ -1171,8 +1171,6 @@ class CompareArguments(CascadeArguments, _CompareOptions):
             raise ValueError(f"--batch_sizes must be at least 1, got {self.batch_sizes}.")
         if self.warmup < 0:
             raise ValueError(f"--warmup must not be negative, got {self.warmup}.")
-        if self.timing_rounds < 1:
-            raise ValueError(f"--timing_rounds must be at least 1, got {self.timing_rounds}.")
         unknown = sorted(set(self.peers) - set(PEERS))
         if unknown:
             raise ValueError(f"Unknown --peers {unknown}; choose from {PEERS}.")

@@ -563,10 +563,11 @@ def run_export_onnx(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """`hf-crnn export --format easyocr`: `conversion/export_easyocr.py`'s `export_easyocr`."""
     exporter = _import_converter(EXPORTERS[args.format])
-    options = {name: value for name, value in (("name", args.name), ("lang_list", args.lang_list)) if value is not None}
-    name = options.get("name", exporter.DEFAULT_NAME)
+    name, lang_list = args.name or exporter.DEFAULT_NAME, args.lang_list or exporter.DEFAULT_LANG_LIST
     try:
-        output = exporter.export_easyocr(args.model, args.output_dir, overwrite=args.overwrite, **options)
+        output = exporter.export_easyocr(
+            args.model, args.output_dir, name=name, lang_list=lang_list, overwrite=args.overwrite
+        )
     except (OSError, ValueError) as error:  # not EasyOCR's layout, model not found, output folder not empty, ...
         raise CommandError(f"cannot export {args.model!r} as {args.format}: {error}") from error
     print(f"wrote {output / name}.pth, {name}.yaml and {name}.py (EasyOCR recog_network={name!r})")

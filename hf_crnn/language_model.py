@@ -282,9 +282,14 @@ class CharNgramLanguageModel:
         )
 
 
+def is_saved_language_model(path: str | os.PathLike) -> bool:
+    """Whether `path` names a model written by `CharNgramLanguageModel.save` (`.json`), not a word list to train on."""
+    return os.fspath(path).endswith(".json")
+
+
 @functools.lru_cache(maxsize=4)
 def _load_file(path: str, _modified_ns: int, _size: int) -> CharNgramLanguageModel:
-    if path.endswith(".json"):
+    if is_saved_language_model(path):
         return CharNgramLanguageModel.load(path)
     return CharNgramLanguageModel.from_word_list(path)
 
@@ -313,6 +318,7 @@ __all__ = [
     "LANGUAGE_MODEL_FILE",
     "WORD_BOUNDARY",
     "CharNgramLanguageModel",
+    "is_saved_language_model",
     "language_model_option",
     "load_language_model",
     "normalize_character",

@@ -81,6 +81,12 @@ class _Call:
     postprocess: dict  # decoding options shared by every input
     per_image: dict[str, list]  # options with one value per input, in input order
 
+    def per_image_values(self, first_index: int, positions) -> dict[str, list]:
+        """The per-image options of the inputs at `positions` of the window that starts at input `first_index`."""
+        return {
+            name: [values[first_index + position] for position in positions] for name, values in self.per_image.items()
+        }
+
 
 def _as_is(item):
     """DataLoader `collate_fn` that leaves each preprocessed input untouched (no tensor conversion)."""
@@ -213,11 +219,11 @@ class CRNNTextRecognitionPipeline(Pipeline):
     a `confidence` below `fallback_threshold` (default 0.9) are read again by it. It cuts long lines as the call says
     (`split_long_lines`, `window_overlap`) and decodes with the call's decoding options (so every result has the
     `char_offsets`, `top_k` hypotheses or lexicon words asked for; a per-image lexicon follows its image) updated by
-    `fallback_options`, e.g. `{"language_model": True, "beam_width":
-    3}`, the shipped pair's setting. A call with a lexicon keeps its own search for the inputs read again, so
-    `fallback_options`' `language_model` and beam then do not apply (see `fallback_call_options`). The inputs to read
-    again are gathered over each read-ahead window and read as one list, so the fallback batches them by width too.
-    Every result then carries `read_by` (`"model"` or `"fallback"`).
+    `fallback_options`, e.g. `{"language_model": True, "beam_width": 3}`, the shipped pair's setting. A call with a
+    lexicon keeps its own search for the inputs read again, so `fallback_options`' `language_model` and beam then do
+    not apply (see `fallback_call_options`). The inputs to read again are gathered over each read-ahead window and
+    read as one list, so the fallback batches them by width too. Every result then carries `read_by` (`"model"` or
+    `"fallback"`).
     Also settable on an existing pipeline with `set_fallback`.
     """
 
@@ -416,6 +422,9 @@ class CRNNTextRecognitionPipeline(Pipeline):
     def _read_window(self, inputs, first_index, call: _Call):
         """Forward passes over the pieces of `inputs` (input `first_index` onwards) grouped by width, then one
         decode per `call.batch_size` inputs; returns the inputs' result lists in order."""
+        for name, values in call.per_image.items():  # a stream's count is known only as it is read
+            if first_index + len(inputs) > len(values):
+                raise ValueError(f"Got {len(values)} per-image {name}s for more images than that.")
         batch_size = call.batch_size
         pieces = [(position, piece) for position, item in enumerate(inputs) for piece in item.pieces]
         order = list(range(len(pieces)))
@@ -451,11 +460,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
                 "logits": torch.nn.utils.rnn.pad_sequence(merged, batch_first=True),
                 "frame_lengths": torch.tensor([log_probs.shape[0] for log_probs in merged]),
             }
-            batch_params = dict(call.postprocess)
-            for name, values in call.per_image.items():
-                if first_index + len(inputs) > len(values):
-                    raise ValueError(f"Got {len(values)} per-image {name}s for more images than that.")
-                batch_params[name] = [values[first_index + p] for p in positions]
+            batch_params = {**call.postprocess, **call.per_image_values(first_index, positions)}
             original_widths = [inputs[p].original_width for p in positions]
             for position, result in zip(positions, self.postprocess(model_outputs, original_widths, **batch_params)):
                 results[position] = result
@@ -478,9 +483,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         if not unsure:
             return
         images = [inputs[position].image for position in unsure]
-        call_options = dict(call.postprocess)
-        for name, values in call.per_image.items():
-            call_options[name] = [values[first_index + position] for position in unsure]
+        call_options = {**call.postprocess, **call.per_image_values(first_index, unsure)}
         options = {**call.preprocess, **self.fallback_call_options(call_options)}
         reread = self.fallback_pipeline(images, batch_size=call.batch_size, **options)
         for position, result in zip(unsure, reread):
@@ -596,7 +599,6 @@ def _check_fallback_options(pipeline, options: dict) -> None:
         )
     try:
         _, _, decoding_options = pipeline._sanitize_parameters(**options)
-        decoding_options.pop("output_char_offsets", None)
         blank_frame = torch.zeros(1, 1, pipeline.model.config.vocab_size)
         pipeline.processor.batch_decode(blank_frame, [1], output_scores=True, **decoding_options)
     except (ValueError, TypeError, AttributeError) as error:  # AttributeError: not a CRNN pipeline

@@ -14,7 +14,12 @@ from transformers.utils import cached_file
 
 from .decoding import Lexicon, ctc_decode, load_lexicon, read_word_list
 from .file_utils import PROCESSOR_FILES, check_local_checkpoint, pop_hub_kwargs, staged_directory
-from .language_model import LANGUAGE_MODEL_FILE, CharNgramLanguageModel, load_language_model
+from .language_model import (
+    LANGUAGE_MODEL_FILE,
+    CharNgramLanguageModel,
+    is_saved_language_model,
+    load_language_model,
+)
 
 LEXICON_FILE = "lexicon.txt"
 # Options of `decoding.ctc_decode` that `batch_decode` passes through as they are.
@@ -258,7 +263,7 @@ class CRNNProcessor(ProcessorMixin):
                 with open(os.path.join(staging, LEXICON_FILE), "w", encoding="utf-8") as handle:
                     handle.writelines(f"{word}\n" for word in self.lexicon)
             language_model = self._language_model
-            if isinstance(language_model, (str, os.PathLike)) and os.fspath(language_model).endswith(".json"):
+            if isinstance(language_model, (str, os.PathLike)) and is_saved_language_model(language_model):
                 # A saved model not yet used (a loaded checkpoint's own): copied as it is, not built to be written back.
                 shutil.copyfile(language_model, os.path.join(staging, LANGUAGE_MODEL_FILE))
             elif language_model is not None:
