@@ -208,6 +208,7 @@ class CRNNRecognizer(Recognizer):
     checkpoint's own processor, in `load()` (not timed). With `language_model` (`"checkpoint"` for the checkpoint's
     own, or a path), decoding is beam search fused with that character language model instead (still lexicon-free),
     in a beam of `beam_width` (default `hf_crnn.decoding.DEFAULT_BEAM_WIDTH`; named in the row when given).
+    `rotate_tall`: crops at least 1.5 times as tall as wide are read turned as well (`hf_crnn.recognition.predict`).
     """
 
     supports_batches = True
@@ -221,12 +222,13 @@ class CRNNRecognizer(Recognizer):
         calibration: CalibrationImages | None = None,
         language_model: str | None = None,
         beam_width: int | None = None,
+        rotate_tall: bool = True,
     ):
         if optimize not in OPTIMIZE_MODES:
             raise ValueError(f"The CRNN's optimize mode must be one of {OPTIMIZE_MODES}, got {optimize!r}.")
         self.model_name_or_path, self.batch_size, self.device = model_name_or_path, batch_size, device
         self.optimize, self.calibration, self.language_model = optimize, calibration, language_model
-        self.beam_width = beam_width
+        self.beam_width, self.rotate_tall = beam_width, rotate_tall
         self.name = f"CRNN ({model_name_or_path})" + ("" if optimize == "none" else f", {optimize}")
         if language_model is not None:
             self.name += " + char LM" + ("" if beam_width is None else f" (beam {beam_width})")
@@ -278,10 +280,13 @@ class CRNNRecognizer(Recognizer):
             "fast_path": self.fast_path,
             "optimize_seconds": self.optimize_seconds,
             "decoding": self.decoding.name,
+            "rotate_tall": self.rotate_tall,
         }
 
     def recognize(self, images):
-        predictions, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size)
+        predictions, _ = predict(
+            self.model, self.processor, images, [self.decoding], self.batch_size, None, self.rotate_tall
+        )
         result = predictions[self.decoding.name]
         return result.texts, result.confidences
 
@@ -307,6 +312,7 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
             self.model, self.processor, self.fallback.model, self.fallback.processor, self.threshold,
             self.fallback.decoding.options.get("language_model"), self.batch_size, decoding=self.decoding,
             fallback_beam_width=self.fallback.decoding.options.get("beam_width", DEFAULT_FALLBACK_BEAM_WIDTH),
+            rotate_tall=self.rotate_tall,
         )
 
     def row_fields(self) -> dict:
@@ -1143,6 +1149,10 @@ class _CompareOptions:
         default_factory=lambda: [1, 32],
         metadata={"help": "Crops per call, for the CRNN and every peer that reads batches (1: one image per call)."},
     )
+    rotate_tall: bool = field(
+        default=True,
+        metadata={"help": "CRNN rows read crops at least 1.5 times as tall as wide turned as well (hf-crnn evaluate's)."},
+    )
     warmup: int = field(default=8, metadata={"help": "Untimed images each recognizer reads before each timed run."})
     timing_rounds: int = field(
         default=1,
@@ -1251,7 +1261,10 @@ def make_crnn_recognizers(args: CompareArguments, calibration_dir: str | None = 
     recognizers = []
     for path in [args.model_name_or_path, *args.extra_models]:
         for mode in args.optimize:
-            options = {"batch_size": args.batch_sizes[0], "optimize": mode, "calibration": calibration}
+            options = {
+                "batch_size": args.batch_sizes[0], "optimize": mode, "calibration": calibration,
+                "rotate_tall": args.rotate_tall,
+            }
             recognizers += [CRNNRecognizer(path, language_model=lm, **options) for lm in language_models]
             if args.fallback_model is not None and path != args.fallback_model:
                 fallback = CRNNRecognizer(

@@ -174,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T",
         help=f"the cascade's confidence threshold, in [0, 1] ({DEFAULT_FALLBACK_THRESHOLD})",
     )
+    recognize.add_argument(
+        "--no-rotate-tall",
+        dest="rotate_tall",
+        action="store_false",
+        help="read every image upright (by default an image at least 1.5 times as tall as wide is also read turned "
+        "a quarter turn each way, and the most confident reading is kept)",
+    )
     recognize.set_defaults(run=run_recognize)
 
     export = commands.add_parser(
@@ -256,7 +263,8 @@ def _existing_file(text: str) -> str:
 @dataclasses.dataclass
 class Recognition:
     """One output row: the text, its confidence and log-likelihood for an image, or why it could not be read; with
-    `--fallback-model`, also which stage read it (`read_by`: "model" or "fallback")."""
+    `--fallback-model`, also which stage read it (`read_by`: "model" or "fallback"); for a tall image read turned as
+    well, the degrees counter-clockwise it was turned for the reading kept (`rotation`: 0, 90 or 270)."""
 
     path: str
     text: str | None = None
@@ -264,6 +272,7 @@ class Recognition:
     log_likelihood: float | None = None
     error: str | None = None
     read_by: str | None = None
+    rotation: int | None = None
 
 
 def run_recognize(args: argparse.Namespace) -> int:
@@ -315,6 +324,8 @@ def run_recognize(args: argparse.Namespace) -> int:
         decoding_options["beam_width"] = beam_width
     if language_model is not None:
         decoding_options["language_model"] = language_model
+    if not args.rotate_tall:
+        decoding_options["rotate_tall"] = False
 
     show_progress = sys.stderr.isatty() and len(paths) >= PROGRESS_BAR_MIN_IMAGES
     failures = 0
@@ -425,6 +436,7 @@ def recognize_images(
                 result = results[index]
                 result.text, result.confidence = output["generated_text"], output["confidence"]
                 result.log_likelihood, result.read_by = output.get("log_likelihood"), output.get("read_by")
+                result.rotation = output.get("rotation")
         yield from results
 
 
@@ -471,16 +483,19 @@ class TextWriter(ResultWriter):
 
 
 class TsvWriter(ResultWriter):
-    """Tab-separated with a header: path, text, confidence, log_likelihood, error, read_by (empty where not
-    applicable)."""
+    """Tab-separated with a header: path, text, confidence, log_likelihood, error, read_by, rotation (empty where
+    not applicable)."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__(emit)
-        self.emit(self._row(["path", "text", "confidence", "log_likelihood", "error", "read_by"]))
+        self.emit(self._row(["path", "text", "confidence", "log_likelihood", "error", "read_by", "rotation"]))
 
     def write(self, result: Recognition) -> None:
         numbers = [("" if value is None else f"{value:.6g}") for value in (result.confidence, result.log_likelihood)]
-        self.emit(self._row([result.path, result.text or "", *numbers, result.error or "", result.read_by or ""]))
+        rotation = "" if result.rotation is None else str(result.rotation)
+        self.emit(
+            self._row([result.path, result.text or "", *numbers, result.error or "", result.read_by or "", rotation])
+        )
 
     @staticmethod
     def _row(fields: list[str]) -> str:
@@ -491,8 +506,8 @@ class TsvWriter(ResultWriter):
 
 
 class JsonWriter(ResultWriter):
-    """One JSON array of `{"path", "text", "confidence", "log_likelihood", "error", "read_by"}` objects, one object
-    per line."""
+    """One JSON array of `{"path", "text", "confidence", "log_likelihood", "error", "read_by", "rotation"}` objects,
+    one object per line."""
 
     def __init__(self, emit: Callable[[str], None]):
         super().__init__(emit)

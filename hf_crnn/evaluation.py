@@ -70,6 +70,7 @@ from .benchmark_datasets import (
 from .decoding import load_lexicon
 from .language_model import CHECKPOINT_LANGUAGE_MODEL, LANGUAGE_MODEL_FILE, language_model_option
 from .metrics import compute_text_recognition_metrics, edit_distance, normalize_text
+from .pipeline_crnn import TALL_ASPECT_RATIO
 from .recognition import (  # re-exported: evaluation's API before recognition.py existed
     DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
@@ -177,6 +178,13 @@ class _EvaluationOptions:
     )
     lexicon_delta: int = field(default=3, metadata={"help": "Edit-distance radius of the large-lexicon search."})
     batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
+    rotate_tall: bool = field(
+        default=True,
+        metadata={
+            "help": "Read crops at least 1.5 times as tall as wide upright and turned a quarter turn each way, and "
+            "keep the most confident reading (as the pipeline does); --rotate_tall False reads every crop upright."
+        },
+    )
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, or auto (cuda when available)."})
     num_threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)."})
     output_dir: str = field(default="evaluation_results", metadata={"help": "Where the report files go."})
@@ -491,11 +499,12 @@ def evaluate_dataset(
     source: str,
     batch_size: int = 32,
     cascade: CRNNCascade | None = None,
+    rotate_tall: bool = True,
 ):
     """Runs `predict` over a standardised dataset (`image`, `text`, optional `lexicon`, `path`) chunk by chunk and
     returns its `DatasetReport`. Decodings needing per-image lexicons are dropped when the dataset has none. With a
     `cascade` (whose first stage is `model` and one of `decodings`), its fallback reads again the images that
-    decoding is unsure of, as one more row."""
+    decoding is unsure of, as one more row. `rotate_tall`: tall crops are read turned as well (see `predict`)."""
     references = list(dataset["text"])
     paths = list(dataset["path"]) if "path" in dataset.column_names else None
     lexicons = None
@@ -511,7 +520,8 @@ def evaluate_dataset(
         stop = min(start + CHUNK_SIZE, len(dataset))
         images = list(dataset.select_columns(["image"]).select(range(start, stop))["image"])
         chunk, seconds = predict(
-            model, processor, images, decodings, batch_size, lexicons[start:stop] if lexicons is not None else None
+            model, processor, images, decodings, batch_size, lexicons[start:stop] if lexicons is not None else None,
+            rotate_tall,
         )
         model_seconds += seconds
         if cascade is not None:
@@ -862,6 +872,11 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
     model_path = resolve_checkpoint(args.model_name_or_path)
     model, processor = load_model_and_processor(model_path, args.device, args.trust_remote_code)
     global_decodings, notes = global_lexicon_decodings(args.global_lexicons, processor, args.lexicon_delta)
+    if args.rotate_tall:
+        notes.append(
+            f"Crops at least {TALL_ASPECT_RATIO:g} times as tall as wide were read upright and turned a quarter turn "
+            "each way, keeping the most confident reading (--rotate_tall False reads them upright only)."
+        )
     decodings = [lexicon_free_decoding(args.beam_width)]
     if args.language_model is not None:
         language_model = resolve_language_model(args.language_model, processor)
@@ -877,6 +892,7 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
         cascade = CRNNCascade(
             model, processor, fallback_model, fallback_processor, args.fallback_threshold, fallback_language_model,
             args.batch_size, decoding=decodings[0], fallback_beam_width=args.fallback_beam_width,
+            rotate_tall=args.rotate_tall,
         )
     decodings += [per_image_lexicon_decoding(args.lexicon_delta), *global_decodings]
     reports = []
@@ -905,7 +921,9 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
                 notes.append(f"{name}: written to and read back from the crops folder {args.synthetic_crops_dir}.")
         logger.info("Evaluating on %s (%d images)", name, len(dataset))
         reports.append(
-            evaluate_dataset(model, processor, dataset, decodings, name, source, args.batch_size, cascade)
+            evaluate_dataset(
+                model, processor, dataset, decodings, name, source, args.batch_size, cascade, args.rotate_tall
+            )
         )
     metadata = {
         "model": model_path,

@@ -36,7 +36,14 @@ import torch
 from .decoding import DEFAULT_BEAM_WIDTH, Lexicon, _check_positive_int
 from .image_processing_crnn import load_image
 # The pipeline's cascade: the same default and the same check.
-from .pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_THRESHOLD, check_fallback_threshold
+from .pipeline_crnn import (
+    DEFAULT_FALLBACK_BEAM_WIDTH,
+    DEFAULT_FALLBACK_THRESHOLD,
+    check_fallback_threshold,
+    most_confident,
+    reading_rotations,
+    rotated,
+)
 
 PER_IMAGE_LEXICON = "per-image lexicon"
 
@@ -117,7 +124,15 @@ def _decode(processor, logits, frame_lengths, decoding: Decoding, lexicons) -> l
     return results
 
 
-def predict(model, processor, images, decodings: Sequence[Decoding], batch_size: int = 32, lexicons=None):
+def predict(
+    model,
+    processor,
+    images,
+    decodings: Sequence[Decoding],
+    batch_size: int = 32,
+    lexicons=None,
+    rotate_tall: bool = True,
+):
     """
     Runs the model once over `images` and decodes its outputs with every decoding.
 
@@ -127,6 +142,9 @@ def predict(model, processor, images, decodings: Sequence[Decoding], batch_size:
         images (`list[PIL.Image.Image]`): Decoded images.
         decodings: The decodings to apply.
         lexicons (*optional*): Per-image word lists (needed by a per-image decoding).
+        rotate_tall (`bool`, defaults to `True`): Read an image at least `TALL_ASPECT_RATIO` (1.5) times as tall as
+            it is wide upright and turned a quarter turn each way, and keep, per decoding, the most confident
+            reading, as the pipeline's `rotate_tall` does.
 
     Returns:
         `(predictions, model_seconds)`: `{decoding name: Predictions}` in image order, and the seconds spent on
@@ -134,6 +152,30 @@ def predict(model, processor, images, decodings: Sequence[Decoding], batch_size:
     """
     if any(decoding.per_image for decoding in decodings) and lexicons is None:
         raise ValueError("A per-image lexicon decoding needs `lexicons`, one (possibly empty) list per image.")
+    readings = [
+        (row, rotation)
+        for row, image in enumerate(images)
+        for rotation in reading_rotations(image.width, image.height, rotate_tall)
+    ]
+    if len(readings) == len(images):
+        return _predict_readings(model, processor, images, decodings, batch_size, lexicons)
+    turned = [rotated(images[row], rotation) for row, rotation in readings]
+    turned_lexicons = [lexicons[row] for row, _ in readings] if lexicons is not None else None
+    per_reading, model_seconds = _predict_readings(model, processor, turned, decodings, batch_size, turned_lexicons)
+    readings_of_image = [[] for _ in images]
+    for index, (row, _) in enumerate(readings):
+        readings_of_image[row].append(index)
+    predictions = {}
+    for name, read in per_reading.items():
+        kept = [indices[most_confident([read.confidences[i] for i in indices])] for indices in readings_of_image]
+        predictions[name] = Predictions(
+            [read.texts[i] for i in kept], [read.confidences[i] for i in kept], read.decoding_seconds
+        )
+    return predictions, model_seconds
+
+
+def _predict_readings(model, processor, images, decodings: Sequence[Decoding], batch_size: int, lexicons):
+    """[`predict`] of images read as they are: one reading per image."""
     image_processor = processor.image_processor
     widths = [image_processor.target_width(image.width, image.height) for image in images]
     order = sorted(range(len(images)), key=widths.__getitem__)
@@ -175,6 +217,7 @@ def read_again_below(
     decoding: Decoding,
     threshold: float = DEFAULT_FALLBACK_THRESHOLD,
     batch_size: int = 32,
+    rotate_tall: bool = True,
 ) -> Predictions:
     """
     The cascade's second stage: reads again, with `model` and `decoding`, the images whose reading in `predictions`
@@ -187,6 +230,7 @@ def read_again_below(
         decoding ([`Decoding`]): How the fallback decodes (lexicon-free or one global lexicon; not per image).
         threshold (`float` in `[0, 1]`): Readings with a confidence below it are read again (0: none, 1: nearly all).
         batch_size (`int`): Images per forward pass of the fallback.
+        rotate_tall (`bool`): Tall images are read turned as well (see [`predict`]).
 
     Returns:
         [`Predictions`]: the fallback's text and confidence for the re-read images, the first stage's for the
@@ -202,7 +246,7 @@ def read_again_below(
     texts, confidences = list(predictions.texts), list(predictions.confidences)
     started = time.perf_counter()
     if rows:
-        reread, _ = predict(model, processor, [images[row] for row in rows], [decoding], batch_size)
+        reread, _ = predict(model, processor, [images[row] for row in rows], [decoding], batch_size, None, rotate_tall)
         for row, text, confidence in zip(rows, reread[decoding.name].texts, reread[decoding.name].confidences):
             texts[row], confidences[row] = text, confidence
     seconds = time.perf_counter() - started
@@ -226,6 +270,7 @@ class CRNNCascade:
             on held-out crops; see `hf_crnn.pipeline_crnn`).
         batch_size (`int`, defaults to 32): Images per forward pass, in both stages.
         decoding ([`Decoding`], *optional*): How the fast checkpoint decodes (default greedy; lexicon-free).
+        rotate_tall (`bool`, defaults to `True`): Both stages read tall images turned as well (see [`predict`]).
     """
 
     def __init__(
@@ -239,6 +284,7 @@ class CRNNCascade:
         batch_size: int = 32,
         decoding: Decoding | None = None,
         fallback_beam_width: int = DEFAULT_FALLBACK_BEAM_WIDTH,
+        rotate_tall: bool = True,
     ):
         _check_positive_int("batch_size", batch_size)
         _check_positive_int("fallback_beam_width", fallback_beam_width)
@@ -247,7 +293,7 @@ class CRNNCascade:
             raise ValueError("The cascade's first stage decodes lexicon-free: its confidence decides what is re-read.")
         self.model, self.processor = model, processor
         self.fallback_model, self.fallback_processor = fallback_model, fallback_processor
-        self.threshold, self.batch_size = threshold, batch_size
+        self.threshold, self.batch_size, self.rotate_tall = threshold, batch_size, rotate_tall
         self.decoding = decoding or lexicon_free_decoding()
         self.fallback_decoding = lexicon_free_decoding()
         if fallback_language_model is not None:
@@ -264,12 +310,12 @@ class CRNNCascade:
         """The second stage alone, over the first stage's `predictions` of `images` (see [`read_again_below`])."""
         return read_again_below(
             predictions, images, self.fallback_model, self.fallback_processor, self.fallback_decoding, self.threshold,
-            self.batch_size,
+            self.batch_size, self.rotate_tall,
         )
 
     def predict(self, images) -> Predictions:
         """Both stages over decoded images (`list[PIL.Image.Image]`); `reread` lists the images read again."""
-        first, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size)
+        first, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size, None, self.rotate_tall)
         return self.read_again(first[self.decoding.name], images)
 
     def __call__(self, images) -> list[dict]:

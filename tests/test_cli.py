@@ -76,7 +76,7 @@ def test_tsv_output(capsys, image_folder, checkpoint_dir):
     code, out, _ = run_cli(capsys, "recognize", image_folder, "--model", checkpoint_dir, "--format", "tsv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out), delimiter="\t"))
-    assert list(rows[0]) == ["path", "text", "confidence", "log_likelihood", "error", "read_by"]
+    assert list(rows[0]) == ["path", "text", "confidence", "log_likelihood", "error", "read_by", "rotation"]
     assert len(rows) == 4
     for row in rows[:3]:
         assert row["error"] == "" and 0.0 <= float(row["confidence"]) <= 1.0 and float(row["log_likelihood"]) <= 0.0

@@ -282,6 +282,34 @@ def test_cascade_row(tmp_path, checkpoint_dir, capsys):
         torch.set_num_threads(threads)
 
 
+def test_rotate_tall(tmp_path, checkpoint_dir, model, processor):
+    from hf_crnn.recognition import lexicon_free_decoding, predict
+
+    crops = tmp_path / "crops"
+    words = ["hello", "world", "crnn"]
+    _write_crops(crops, words, [f'word_{i}.png, "{w}"\n' for i, w in enumerate(words, start=1)])
+    for index in (1, 3):  # two of the three words turned a quarter turn: tall crops
+        path = crops / f"word_{index}.png"
+        PIL.Image.open(path).transpose(PIL.Image.Transpose.ROTATE_90).save(path)
+    images = [PIL.Image.open(crops / f"word_{index}.png").convert("L") for index in (1, 2, 3)]
+    greedy = lexicon_free_decoding()
+    common = ["--model_name_or_path", str(checkpoint_dir), "--datasets", str(crops), "--global_lexicons", "none",
+              "--num_threads", "1"]
+    threads = torch.get_num_threads()
+    try:
+        for rotate_tall in (True, False):
+            out = tmp_path / f"out-{rotate_tall}"
+            assert evaluation.main([*common, "--rotate_tall", str(rotate_tall), "--output_dir", str(out)]) == 0
+            results = json.loads((out / "results.json").read_text())
+            expected, _ = predict(model, processor, images, [greedy], rotate_tall=rotate_tall)
+            confidences = expected[greedy.name].confidences
+            assert results["datasets"][0]["rows"][0]["mean_confidence"] == pytest.approx(sum(confidences) / 3)
+            noted = any("read upright and turned a quarter turn" in note for note in results["notes"])
+            assert noted == rotate_tall
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_default_checkpoint(tmp_path, monkeypatch, checkpoint_dir, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(evaluation, "REPO_ROOT", tmp_path / "repo")
