@@ -116,6 +116,7 @@ from hf_crnn.evaluation import (  # noqa: E402
     score_predictions,
 )
 from hf_crnn.recognition import DEFAULT_FALLBACK_BEAM_WIDTH, CRNNCascade  # noqa: E402
+from hf_crnn.pipeline_crnn import TALL_ASPECT_RATIO  # noqa: E402
 from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL  # noqa: E402
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
 from hf_crnn.fast_inference import (  # noqa: E402
@@ -285,7 +286,7 @@ class CRNNRecognizer(Recognizer):
 
     def recognize(self, images):
         predictions, _ = predict(
-            self.model, self.processor, images, [self.decoding], self.batch_size, None, self.rotate_tall
+            self.model, self.processor, images, [self.decoding], self.batch_size, rotate_tall=self.rotate_tall
         )
         result = predictions[self.decoding.name]
         return result.texts, result.confidences
@@ -1151,7 +1152,10 @@ class _CompareOptions:
     )
     rotate_tall: bool = field(
         default=True,
-        metadata={"help": "CRNN rows read crops at least 1.5 times as tall as wide turned as well (hf-crnn evaluate's)."},
+        metadata={
+            "help": f"CRNN rows read crops at least {TALL_ASPECT_RATIO:g} times as tall as wide turned as well "
+            "(hf-crnn evaluate's --rotate_tall)."
+        },
     )
     warmup: int = field(default=8, metadata={"help": "Untimed images each recognizer reads before each timed run."})
     timing_rounds: int = field(

@@ -41,7 +41,7 @@ from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, re
 from .image_processing_crnn import load_image
 from .language_model import CHECKPOINT_LANGUAGE_MODEL, language_model_option
 from .modeling_crnn import CRNNForTextRecognition
-from .pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_THRESHOLD
+from .pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_THRESHOLD, TALL_ASPECT_RATIO
 
 # onnx and onnxruntime themselves are imported only when `export-onnx` runs.
 from .onnx_export import DEFAULT_OPSET_VERSION, PARITY_TOLERANCE, ONNXValidationError, export_onnx
@@ -178,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-rotate-tall",
         dest="rotate_tall",
         action="store_false",
-        help="read every image upright (by default an image at least 1.5 times as tall as wide is also read turned "
-        "a quarter turn each way, and the most confident reading is kept)",
+        help=f"read every image upright (by default an image at least {TALL_ASPECT_RATIO:g} times as tall as wide is "
+        "also read turned a quarter turn each way, and the most confident reading is kept)",
     )
     recognize.set_defaults(run=run_recognize)
 

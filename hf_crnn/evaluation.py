@@ -181,8 +181,9 @@ class _EvaluationOptions:
     rotate_tall: bool = field(
         default=True,
         metadata={
-            "help": "Read crops at least 1.5 times as tall as wide upright and turned a quarter turn each way, and "
-            "keep the most confident reading (as the pipeline does); --rotate_tall False reads every crop upright."
+            "help": f"Read crops at least {TALL_ASPECT_RATIO:g} times as tall as wide upright and turned a quarter "
+            "turn each way, and keep the most confident reading (as the pipeline does); --rotate_tall False reads "
+            "every crop upright."
         },
     )
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, or auto (cuda when available)."})

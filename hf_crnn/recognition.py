@@ -35,7 +35,7 @@ import torch
 
 from .decoding import DEFAULT_BEAM_WIDTH, Lexicon, _check_positive_int
 from .image_processing_crnn import load_image
-# The pipeline's cascade: the same default and the same check.
+# The pipeline's cascade (the same defaults and check) and its reading of tall crops.
 from .pipeline_crnn import (
     DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
@@ -246,7 +246,7 @@ def read_again_below(
     texts, confidences = list(predictions.texts), list(predictions.confidences)
     started = time.perf_counter()
     if rows:
-        reread, _ = predict(model, processor, [images[row] for row in rows], [decoding], batch_size, None, rotate_tall)
+        reread, _ = predict(model, processor, [images[row] for row in rows], [decoding], batch_size, rotate_tall=rotate_tall)
         for row, text, confidence in zip(rows, reread[decoding.name].texts, reread[decoding.name].confidences):
             texts[row], confidences[row] = text, confidence
     seconds = time.perf_counter() - started
@@ -315,7 +315,7 @@ class CRNNCascade:
 
     def predict(self, images) -> Predictions:
         """Both stages over decoded images (`list[PIL.Image.Image]`); `reread` lists the images read again."""
-        first, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size, None, self.rotate_tall)
+        first, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size, rotate_tall=self.rotate_tall)
         return self.read_again(first[self.decoding.name], images)
 
     def __call__(self, images) -> list[dict]:
