@@ -78,7 +78,6 @@ class _Input:
     unreadable: str | None = None  # why it is not read, when it is not
     image: object = None  # the input as given, kept only for a fallback to read again
     original_height: int = 0
-    turned: bool = False  # read in more than its upright orientation (a tall input, `rotate_tall`)
 
     def length_along(self, rotation: int) -> int:
         """The input's length in pixels along its text when read turned by `rotation` degrees."""
@@ -122,11 +121,6 @@ def reading_rotations(width: int, height: int, rotate_tall: bool = True) -> tupl
 def rotated(image: PIL.Image.Image, rotation: int) -> PIL.Image.Image:
     """`image` turned `rotation` degrees counter-clockwise (0, 90 or 270), without resampling."""
     return image if rotation == 0 else image.transpose(_TRANSPOSE[rotation])
-
-
-def rotated_size(image: PIL.Image.Image, rotation: int) -> tuple[int, int]:
-    """`(width, height)` of `image` turned `rotation` degrees (0, 90 or 270)."""
-    return (image.height, image.width) if rotation in QUARTER_TURNS else image.size
 
 
 def most_confident(confidences: Sequence[float]) -> int:
@@ -524,7 +518,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
             readings = [decoded[(position, rotation)] for rotation in rotations]
             best = most_confident([reading[0]["confidence"] for reading in readings])
             results[position] = readings[best]
-            if item.turned:
+            if len(rotations) > 1:  # a tall input, read turned as well
                 for hypothesis in readings[best]:
                     hypothesis["rotation"] = rotations[best]
         if self.fallback_pipeline is not None:
@@ -571,18 +565,21 @@ class CRNNTextRecognitionPipeline(Pipeline):
         # A fallback gets the input as given: it may read more channels than this pipeline's processor keeps.
         given = image if self.fallback_pipeline is not None else None
         image = load_image(image, image_processor.num_channels)
-        rotations = reading_rotations(image.width, image.height, rotate_tall)
-        # A sliver too narrow to read upright may still read turned.
-        readable = [rotation for rotation in rotations if not self._too_small(*rotated_size(image, rotation))]
+        # A sliver too narrow to read upright may still read turned (both turns have the same size).
+        readable = {}
+        for rotation in reading_rotations(image.width, image.height, rotate_tall):
+            turned = rotated(image, rotation)
+            if self._too_small(turned.width, turned.height) is None:
+                readable[rotation] = turned
         unreadable = (None if readable else self._too_small(image.width, image.height)) or _blank(image)
         if unreadable is not None:
             return _Input(image.width, unreadable=unreadable, original_height=image.height)
         pieces = []
-        for rotation in readable:
-            for crop, window_start in self._crops(rotated(image, rotation), split_long_lines, window_overlap):
+        for rotation, turned in readable.items():
+            for crop, window_start in self._crops(turned, split_long_lines, window_overlap):
                 pixels, image_width = image_processor.resize_image(crop)
                 pieces.append(_Piece(pixels, image_width, window_start, rotation))
-        return _Input(image.width, pieces, image=given, original_height=image.height, turned=len(rotations) > 1)
+        return _Input(image.width, pieces, image=given, original_height=image.height)
 
     def _too_small(self, width: int, height: int) -> str | None:
         """Why an image of `width` x `height` pixels holds no legible character, or None when it may."""
