@@ -7,10 +7,11 @@ Per-image time of the two-checkpoint cascade through the pipeline, at several re
         [--optimize int8_bf16] [--lookahead_batches 8 32 64] [--rounds 3] [--threads 1]
 
 The defaults are the shipped pair (`crnn-real-en-fast` greedy, re-read by `crnn-real-en` with its language model in a
-beam of 3 below confidence 0.9) on ICDAR 2015 *training* crops: never point `--data` at an evaluation set to tune
-anything. int8 modes are calibrated on the first 64 crops of `--calibration_dir` (IIIT5K's training crops). Every
-reader first reads the images once untimed (so kernels for every batch shape exist), then once per round, the rounds
-interleaving the readers so a change of machine load reaches all of them. The table gives each reader's median
+beam of 3 below confidence 0.9, or 0.5 for a reading that spells a word of the language model) on ICDAR 2015
+*training* crops: never point `--data` at an evaluation set to tune anything. int8 modes are calibrated on the first
+64 crops of `--calibration_dir` (IIIT5K's training crops). Every reader first reads the images once untimed (so
+kernels for every batch shape exist), then once per round, the rounds interleaving the readers so a change of machine
+load reaches all of them. The table gives each reader's median
 milliseconds per image, every round's, and how many images the fallback read again; the cascade rows must agree on
 the texts, or the script says where they differ.
 """
@@ -37,6 +38,7 @@ from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL, language_model_opt
 from hf_crnn.pipeline_crnn import (  # noqa: E402
     DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
+    DEFAULT_FALLBACK_WORD_THRESHOLD,
     DEFAULT_LOOKAHEAD_BATCHES,
 )
 from hf_crnn.recognition import CRNNCascade, lexicon_free_decoding, predict  # noqa: E402
@@ -60,6 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--lookahead_batches", type=int, nargs="+", default=[8, DEFAULT_LOOKAHEAD_BATCHES, 64])
     parser.add_argument("--threshold", type=float, default=DEFAULT_FALLBACK_THRESHOLD)
+    parser.add_argument(
+        "--word_threshold", type=float, default=DEFAULT_FALLBACK_WORD_THRESHOLD,
+        help="the threshold of fast readings that spell a word of the language model (1: the same as any other)",
+    )
     parser.add_argument("--beam_width", type=int, default=DEFAULT_FALLBACK_BEAM_WIDTH)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -96,10 +102,12 @@ def build_readers(args, images) -> dict:
     cascade_pipeline = pipeline(
         "text-recognition", model=fast.model, processor=fast.processor, device="cpu", fallback_pipeline=accurate,
         fallback_threshold=args.threshold, fallback_options=fallback_options,
+        fallback_word_threshold=args.word_threshold,
     )
     cascade = CRNNCascade(
         fast.model, fast.processor, accurate.model, accurate.processor, args.threshold,
         fallback_language_model=language_model, batch_size=args.batch_size, fallback_beam_width=args.beam_width,
+        word_threshold=args.word_threshold,
     )
     greedy = lexicon_free_decoding()
 
@@ -148,8 +156,8 @@ def main(argv=None) -> int:
     results = run(readers, args.rounds)
 
     print(f"{len(images):,} images of {os.path.relpath(args.data, ROOT)}, batch {args.batch_size}, both stages "
-          f"{args.optimize}; fallback below {args.threshold:g}, language model {args.language_model} (beam "
-          f"{args.beam_width})")
+          f"{args.optimize}; fallback below {args.threshold:g} (words of the language model below "
+          f"{args.word_threshold:g}), language model {args.language_model} (beam {args.beam_width})")
     print(f"CPU: {cpu_features()[0]}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s); "
           f"Python {platform.python_version()}, torch {torch.__version__}; {args.rounds} round(s)")
     print()

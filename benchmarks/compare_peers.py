@@ -115,7 +115,11 @@ from hf_crnn.evaluation import (  # noqa: E402
     resolve_language_model,
     score_predictions,
 )
-from hf_crnn.recognition import DEFAULT_FALLBACK_BEAM_WIDTH, CRNNCascade  # noqa: E402
+from hf_crnn.recognition import (  # noqa: E402
+    DEFAULT_FALLBACK_BEAM_WIDTH,
+    DEFAULT_FALLBACK_WORD_THRESHOLD,
+    CRNNCascade,
+)
 from hf_crnn.pipeline_crnn import TALL_ASPECT_RATIO  # noqa: E402
 from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL  # noqa: E402
 from hf_crnn.lmdb_dataset import LMDB_DATA_FILE  # noqa: E402
@@ -299,12 +303,21 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
     stages are timed.
     """
 
-    def __init__(self, model_name_or_path: str, fallback: CRNNRecognizer, threshold: float, **kwargs):
+    def __init__(
+        self,
+        model_name_or_path: str,
+        fallback: CRNNRecognizer,
+        threshold: float,
+        word_threshold: float = DEFAULT_FALLBACK_WORD_THRESHOLD,
+        **kwargs,
+    ):
         super().__init__(model_name_or_path, **kwargs)
-        self.fallback, self.threshold = fallback, threshold
+        self.fallback, self.threshold, self.word_threshold = fallback, threshold, word_threshold
         self.cascade = self.num_reread = None
         fallback_name = fallback.name.removeprefix("CRNN (").replace(")", "", 1)
         self.name += f" → {fallback_name} below {threshold:g}"
+        if fallback.language_model is not None and word_threshold < threshold:
+            self.name += f" (known words {word_threshold:g})"
 
     def load(self) -> None:
         super().load()
@@ -313,12 +326,12 @@ class CRNNCascadeRecognizer(CRNNRecognizer):
             self.model, self.processor, self.fallback.model, self.fallback.processor, self.threshold,
             self.fallback.decoding.options.get("language_model"), self.batch_size, decoding=self.decoding,
             fallback_beam_width=self.fallback.decoding.options.get("beam_width", DEFAULT_FALLBACK_BEAM_WIDTH),
-            rotate_tall=self.rotate_tall,
+            rotate_tall=self.rotate_tall, word_threshold=self.word_threshold,
         )
 
     def row_fields(self) -> dict:
         return {**super().row_fields(), "fallback": self.fallback.row_fields(), "threshold": self.threshold,
-                "reread": self.num_reread}
+                "word_threshold": self.word_threshold, "reread": self.num_reread}
 
     def recognize(self, images):
         self.cascade.batch_size = self.batch_size  # `compare` sets each batch size compared on the recognizer
@@ -1275,7 +1288,11 @@ def make_crnn_recognizers(args: CompareArguments, calibration_dir: str | None = 
                     args.fallback_model, language_model=args.language_model, beam_width=args.fallback_beam_width,
                     **options,
                 )
-                recognizers.append(CRNNCascadeRecognizer(path, fallback, args.fallback_threshold, **options))
+                recognizers.append(
+                    CRNNCascadeRecognizer(
+                        path, fallback, args.fallback_threshold, args.fallback_word_threshold, **options
+                    )
+                )
     return recognizers
 
 

@@ -2,7 +2,8 @@
 """The `hf-crnn` command line.
 
     hf-crnn recognize IMAGE_OR_DIR... --model PATH [--lexicon FILE] [--beam-width N] [--batch-size N]
-                      [--language-model checkpoint|FILE] [--fallback-model PATH [--fallback-threshold T]]
+                      [--language-model checkpoint|FILE]
+                      [--fallback-model PATH [--fallback-threshold T] [--fallback-word-threshold T]]
                       [--device cpu|cuda] [--format text|json|tsv] [--recursive] [--strict] [--fast]
                       (with --fallback-model, --beam-width is the beam of the fallback's --language-model search;
                       --lexicon decodes both stages)
@@ -41,7 +42,12 @@ from .file_utils import MODEL_FILES, PROCESSOR_FILES, check_local_checkpoint, re
 from .image_processing_crnn import load_image
 from .language_model import CHECKPOINT_LANGUAGE_MODEL, language_model_option
 from .modeling_crnn import CRNNForTextRecognition
-from .pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_THRESHOLD, TALL_ASPECT_RATIO
+from .pipeline_crnn import (
+    DEFAULT_FALLBACK_BEAM_WIDTH,
+    DEFAULT_FALLBACK_THRESHOLD,
+    DEFAULT_FALLBACK_WORD_THRESHOLD,
+    TALL_ASPECT_RATIO,
+)
 
 # onnx and onnxruntime themselves are imported only when `export-onnx` runs.
 from .onnx_export import DEFAULT_OPSET_VERSION, PARITY_TOLERANCE, ONNXValidationError, export_onnx
@@ -173,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_FALLBACK_THRESHOLD,
         metavar="T",
         help=f"the cascade's confidence threshold, in [0, 1] ({DEFAULT_FALLBACK_THRESHOLD})",
+    )
+    recognize.add_argument(
+        "--fallback-word-threshold",
+        type=_confidence,
+        default=DEFAULT_FALLBACK_WORD_THRESHOLD,
+        metavar="T",
+        help="a lexicon-free first reading that spells a word of --language-model is read again only below this "
+        f"confidence ({DEFAULT_FALLBACK_WORD_THRESHOLD}; 1 reads it like any other)",
     )
     recognize.add_argument(
         "--no-rotate-tall",
@@ -314,7 +328,7 @@ def run_recognize(args: argparse.Namespace) -> int:
         if language_model is not None:
             beam_width = beam_width or DEFAULT_FALLBACK_BEAM_WIDTH
             fallback_options = {"language_model": language_model, "beam_width": beam_width}
-        recognizer.set_fallback(fallback, args.fallback_threshold, fallback_options)
+        recognizer.set_fallback(fallback, args.fallback_threshold, fallback_options, args.fallback_word_threshold)
         language_model = beam_width = None  # the first stage reads greedily
     # Only options the user set are passed, so the pipeline's own defaults apply otherwise.
     decoding_options = {}

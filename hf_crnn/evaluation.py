@@ -74,6 +74,7 @@ from .pipeline_crnn import TALL_ASPECT_RATIO
 from .recognition import (  # re-exported: evaluation's API before recognition.py existed
     DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
+    DEFAULT_FALLBACK_WORD_THRESHOLD,
     CRNNCascade,
     Decoding,
     Predictions,
@@ -120,10 +121,18 @@ class CascadeArguments:
         default=DEFAULT_FALLBACK_BEAM_WIDTH,
         metadata={"help": "The beam of the fallback's search with --language_model (not --beam_width's)."},
     )
+    fallback_word_threshold: float = field(
+        default=DEFAULT_FALLBACK_WORD_THRESHOLD,
+        metadata={
+            "help": "A first reading that spells a word of the fallback's --language_model is read again only below "
+            "this confidence, in [0, 1]; 1 (or anything from --fallback_threshold up) reads it like any other."
+        },
+    )
 
     def __post_init__(self):
-        if not 0.0 <= self.fallback_threshold <= 1.0:
-            raise ValueError(f"--fallback_threshold must be in [0, 1], got {self.fallback_threshold}.")
+        for name in ("fallback_threshold", "fallback_word_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--{name} must be in [0, 1], got {getattr(self, name)}.")
         if self.fallback_beam_width < 1:
             raise ValueError(f"--fallback_beam_width must be >= 1, got {self.fallback_beam_width}.")
 
@@ -893,7 +902,7 @@ def evaluate(args: EvaluationArguments, command: str | None = None) -> dict:
         cascade = CRNNCascade(
             model, processor, fallback_model, fallback_processor, args.fallback_threshold, fallback_language_model,
             args.batch_size, decoding=decodings[0], fallback_beam_width=args.fallback_beam_width,
-            rotate_tall=args.rotate_tall,
+            rotate_tall=args.rotate_tall, word_threshold=args.fallback_word_threshold,
         )
     decodings += [per_image_lexicon_decoding(args.lexicon_delta), *global_decodings]
     reports = []

@@ -39,9 +39,12 @@ from .image_processing_crnn import load_image
 from .pipeline_crnn import (
     DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
+    DEFAULT_FALLBACK_WORD_THRESHOLD,
     check_fallback_threshold,
+    known_word_set,
     most_confident,
     reading_rotations,
+    reads_again,
     rotated,
 )
 
@@ -218,10 +221,13 @@ def read_again_below(
     threshold: float = DEFAULT_FALLBACK_THRESHOLD,
     batch_size: int = 32,
     rotate_tall: bool = True,
+    word_threshold: float | None = None,
+    known_words: frozenset[str] = frozenset(),
 ) -> Predictions:
     """
     The cascade's second stage: reads again, with `model` and `decoding`, the images whose reading in `predictions`
-    has a confidence below `threshold`, and returns the merged predictions.
+    has a confidence below `threshold` (below `word_threshold` for a reading that spells one of `known_words`; see
+    `hf_crnn.pipeline_crnn.reads_again`), and returns the merged predictions.
 
     Args:
         predictions ([`Predictions`]): The first stage's readings of `images` (texts and confidences in order).
@@ -231,6 +237,9 @@ def read_again_below(
         threshold (`float` in `[0, 1]`): Readings with a confidence below it are read again (0: none, 1: nearly all).
         batch_size (`int`): Images per forward pass of the fallback.
         rotate_tall (`bool`): Tall images are read turned as well (see [`predict`]).
+        word_threshold (`float` in `[0, 1]`, *optional*): The threshold of readings that spell a known word (`None`:
+            the same as any other).
+        known_words (`frozenset[str]`): Those words, as `hf_crnn.pipeline_crnn.known_word_set` makes them.
 
     Returns:
         [`Predictions`]: the fallback's text and confidence for the re-read images, the first stage's for the
@@ -238,11 +247,19 @@ def read_again_below(
         first stage's decoding time, and `reread` lists the re-read images' indices.
     """
     check_fallback_threshold(threshold)
+    if word_threshold is not None:
+        check_fallback_threshold(word_threshold, "fallback word threshold")
+    if not isinstance(known_words, frozenset):
+        raise ValueError(f"`known_words` must be a frozenset from known_word_set, got {type(known_words).__name__}.")
     if decoding.per_image:
         raise ValueError("The cascade's fallback decodes without per-image lexicons; pass a lexicon-free decoding.")
     if len(predictions.confidences) != len(images):
         raise ValueError(f"Got {len(predictions.confidences)} predictions for {len(images)} images.")
-    rows = [row for row, confidence in enumerate(predictions.confidences) if confidence < threshold]
+    rows = [
+        row
+        for row, (text, confidence) in enumerate(zip(predictions.texts, predictions.confidences))
+        if reads_again(text, confidence, threshold, word_threshold, known_words)
+    ]
     texts, confidences = list(predictions.texts), list(predictions.confidences)
     started = time.perf_counter()
     if rows:
@@ -271,6 +288,10 @@ class CRNNCascade:
         batch_size (`int`, defaults to 32): Images per forward pass, in both stages.
         decoding ([`Decoding`], *optional*): How the fast checkpoint decodes (default greedy; lexicon-free).
         rotate_tall (`bool`, defaults to `True`): Both stages read tall images turned as well (see [`predict`]).
+        word_threshold (`float`, defaults to `DEFAULT_FALLBACK_WORD_THRESHOLD`, 0.5): A fast reading that spells one
+            of `known_words` is read again only below this confidence (`None`: below `threshold`, like any other).
+        known_words (`Iterable[str]`, *optional*): Those words; by default the fallback language model's words
+            (none without one).
     """
 
     def __init__(
@@ -285,10 +306,14 @@ class CRNNCascade:
         decoding: Decoding | None = None,
         fallback_beam_width: int = DEFAULT_FALLBACK_BEAM_WIDTH,
         rotate_tall: bool = True,
+        word_threshold: float | None = DEFAULT_FALLBACK_WORD_THRESHOLD,
+        known_words=None,
     ):
         _check_positive_int("batch_size", batch_size)
         _check_positive_int("fallback_beam_width", fallback_beam_width)
         check_fallback_threshold(threshold)
+        if word_threshold is not None:
+            check_fallback_threshold(word_threshold, "fallback word threshold")
         if decoding is not None and decoding.uses_lexicon:
             raise ValueError("The cascade's first stage decodes lexicon-free: its confidence decides what is re-read.")
         self.model, self.processor = model, processor
@@ -296,21 +321,27 @@ class CRNNCascade:
         self.threshold, self.batch_size, self.rotate_tall = threshold, batch_size, rotate_tall
         self.decoding = decoding or lexicon_free_decoding()
         self.fallback_decoding = lexicon_free_decoding()
-        if fallback_language_model is not None:
-            language_model = fallback_processor.resolve_language_model(fallback_language_model)
+        language_model = fallback_processor.resolve_language_model(fallback_language_model)
+        if language_model is not None:
             self.fallback_decoding = language_model_decoding(language_model, fallback_beam_width)
+        if known_words is None:
+            known_words = language_model.words if language_model is not None else ()
+        self.word_threshold, self.known_words = word_threshold, known_word_set(known_words)
 
     @property
     def name(self) -> str:
         """What the cascade does, in words (a row label of `hf-crnn evaluate`)."""
         fallback = os.path.basename(os.path.normpath(getattr(self.fallback_model, "name_or_path", "") or "fallback"))
-        return f"cascade: {self.decoding.name}, below {self.threshold:g} → {fallback} {self.fallback_decoding.name}"
+        below = f"below {self.threshold:g}"
+        if self.word_threshold is not None and self.known_words and self.word_threshold < self.threshold:
+            below += f" (known words below {self.word_threshold:g})"
+        return f"cascade: {self.decoding.name}, {below} → {fallback} {self.fallback_decoding.name}"
 
     def read_again(self, predictions: Predictions, images) -> Predictions:
         """The second stage alone, over the first stage's `predictions` of `images` (see [`read_again_below`])."""
         return read_again_below(
             predictions, images, self.fallback_model, self.fallback_processor, self.fallback_decoding, self.threshold,
-            self.batch_size, self.rotate_tall,
+            self.batch_size, self.rotate_tall, self.word_threshold, self.known_words,
         )
 
     def predict(self, images) -> Predictions:
@@ -341,6 +372,7 @@ __all__ = [
     "CRNNCascade",
     "DEFAULT_FALLBACK_BEAM_WIDTH",
     "DEFAULT_FALLBACK_THRESHOLD",
+    "DEFAULT_FALLBACK_WORD_THRESHOLD",
     "PER_IMAGE_LEXICON",
     "Decoding",
     "Predictions",

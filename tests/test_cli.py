@@ -150,14 +150,18 @@ def test_lexicon_beam_search_and_language_model_reach_the_decoder(capsys, image_
 
 
 def test_fallback_model_beam_width_is_the_fallbacks(capsys, image_folder, checkpoint_dir, tmp_path, monkeypatch):
-    from hf_crnn.pipeline_crnn import DEFAULT_FALLBACK_BEAM_WIDTH, CRNNTextRecognitionPipeline
+    from hf_crnn.pipeline_crnn import (
+        DEFAULT_FALLBACK_BEAM_WIDTH,
+        DEFAULT_FALLBACK_WORD_THRESHOLD,
+        CRNNTextRecognitionPipeline,
+    )
 
-    fallback_options, call_options = [], []
+    fallback_options, word_thresholds, call_options = [], [], []
     set_fallback, call = CRNNTextRecognitionPipeline.set_fallback, CRNNTextRecognitionPipeline.__call__
 
-    def record_set_fallback(self, pipeline, threshold=0.9, options=None):
-        fallback_options.append(options)
-        return set_fallback(self, pipeline, threshold, options)
+    def record_set_fallback(self, pipeline, threshold=0.9, options=None, word_threshold=0.5, known_words=None):
+        fallback_options.append(options), word_thresholds.append(word_threshold)
+        return set_fallback(self, pipeline, threshold, options, word_threshold, known_words)
 
     def record_call(self, inputs, **kwargs):
         call_options.append(kwargs)
@@ -168,12 +172,15 @@ def test_fallback_model_beam_width_is_the_fallbacks(capsys, image_folder, checkp
     word_list = tmp_path / "words.txt"
     word_list.write_text("crnn\nhello\n")
     cascade = ["--model", checkpoint_dir, "--fallback-model", checkpoint_dir, "--language-model", word_list]
-    for extra, beam_width in (([], DEFAULT_FALLBACK_BEAM_WIDTH), (["--beam-width", "7"], 7)):
+    for extra, beam_width, word_threshold in (
+        ([], DEFAULT_FALLBACK_BEAM_WIDTH, DEFAULT_FALLBACK_WORD_THRESHOLD),
+        (["--beam-width", "7", "--fallback-word-threshold", "0.25"], 7, 0.25),
+    ):
         fallback_options.clear(), call_options.clear()
         images = good_images(image_folder)
         code, _, _ = run_cli(capsys, "recognize", *images, *cascade, "--fallback-threshold", "1", *extra)
         assert code == 0 and fallback_options[-1]["beam_width"] == beam_width  # set_fallback(None) first, at init
-        assert fallback_options[-1]["language_model"] is not None
+        assert fallback_options[-1]["language_model"] is not None and word_thresholds[-1] == word_threshold
         # The first stage reads greedily; the fallback searches (it is called with its options).
         first, *rest = call_options
         assert "beam_width" not in first and "language_model" not in first
@@ -214,9 +221,10 @@ def test_fallback_model_cascade(capsys, image_folder, checkpoint_dir, tmp_path):
         capsys, "recognize", *images, "--model", checkpoint_dir, *cascade, "--language-model", "checkpoint"
     )
     assert code == 2 and "ships no language_model.json" in err  # the fallback's own: the tiny checkpoint has none
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["recognize", *map(str, images), "--model", str(checkpoint_dir), "--fallback-threshold", "1.5"])
-    assert exit_info.value.code == 2 and "expected a confidence in [0, 1]" in capsys.readouterr().err
+    for option in ("--fallback-threshold", "--fallback-word-threshold"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["recognize", *map(str, images), "--model", str(checkpoint_dir), option, "1.5"])
+        assert exit_info.value.code == 2 and "expected a confidence in [0, 1]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from hf_crnn.evaluation import (
     write_reports,
 )
 from hf_crnn.metrics import normalize_text
+from hf_crnn.recognition import DEFAULT_FALLBACK_WORD_THRESHOLD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -278,6 +279,18 @@ def test_cascade_row(tmp_path, checkpoint_dir, capsys):
         assert results["fallback_model"] == str(checkpoint_dir)
         assert evaluation.main([*common, "--fallback_threshold", "1.5", "--output_dir", str(tmp_path / "o2")]) == 2
         assert "--fallback_threshold must be in [0, 1]" in capsys.readouterr().err
+        assert evaluation.main([*common, "--fallback_word_threshold", "-1", "--output_dir", str(tmp_path / "o3")]) == 2
+        assert "--fallback_word_threshold must be in [0, 1]" in capsys.readouterr().err
+        # With a language model, the row says from what confidence the readings that spell one of its words are kept.
+        word_list = tmp_path / "words.txt"
+        word_list.write_text("hello\nworld\n")
+        assert evaluation.main([*common, "--language_model", str(word_list), "--fallback_word_threshold", "0.3",
+                                "--output_dir", str(tmp_path / "o4")]) == 0
+        rows = json.loads((tmp_path / "o4" / "results.json").read_text())["datasets"][0]["rows"]
+        assert rows[2]["decoding"] == (
+            "cascade: lexicon-free (greedy), below 0.9 (known words below 0.3) → crnn-tiny lexicon-free "
+            "(beam 3 + char LM)"
+        )
     finally:
         torch.set_num_threads(threads)
 
@@ -633,6 +646,7 @@ def test_compare_peers_cascade_rows(tmp_path, monkeypatch, checkpoint_dir):
         (str(checkpoint_dir), "none", "none"), (str(checkpoint_dir), "fp32", "fp32")
     ]
     assert cascades[1].name == f"CRNN ({checkpoint_dir}), fp32 → {tmp_path / 'fallback'}, fp32 below 1"
+    assert cascades[1].row_fields()["word_threshold"] == DEFAULT_FALLBACK_WORD_THRESHOLD
     images = [render_word(word).convert("RGB") for word in ("hello", "world", "crnn")]
     plain = next(r for r in recognizers if r.model_name_or_path == str(checkpoint_dir) and r.optimize == "none")
     for recognizer in (plain, cascades[0]):
@@ -654,9 +668,11 @@ def test_compare_peers_cascade_rows(tmp_path, monkeypatch, checkpoint_dir):
     args.language_model, args.fallback_beam_width, args.optimize = str(word_list), 5, ["none"]
     recognizers = compare_peers.make_crnn_recognizers(args)
     (cascade,) = [r for r in recognizers if isinstance(r, compare_peers.CRNNCascadeRecognizer)]
-    assert cascade.name.endswith("+ char LM (beam 5) below 1")
+    # Its fallback searches with a language model, whose words are kept from the word threshold up.
+    assert cascade.name.endswith("+ char LM (beam 5) below 1 (known words 0.5)")
     cascade.load()
     assert cascade.row_fields()["fallback"]["decoding"] == "lexicon-free (beam 5 + char LM)"
+    assert cascade.cascade.word_threshold == 0.5 and cascade.cascade.known_words == {"hello", "world", "crnn"}
 
 
 def test_ppocr_recognizer_glue(tmp_path):

@@ -7,8 +7,10 @@ import PIL.Image
 import pytest
 import torch
 
+from hf_crnn.pipeline_crnn import known_word_set, reads_again
 from hf_crnn.recognition import (
     DEFAULT_FALLBACK_BEAM_WIDTH,
+    DEFAULT_FALLBACK_WORD_THRESHOLD,
     CRNNCascade,
     Predictions,
     language_model_decoding,
@@ -125,6 +127,79 @@ def test_cascade_fallback_language_model_and_bad_arguments(model, processor, wor
         CRNNCascade(model, processor, model, processor, decoding=per_image_lexicon_decoding())
     with pytest.raises(ValueError, match="threshold must be a confidence"):
         CRNNCascade(model, processor, model, processor, threshold=2)
+
+
+# ---- known words: a reading that spells one is re-read only below a lower threshold ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, confidence, word_threshold, expected",
+    [
+        ("hello", 0.95, 0.5, False),  # sure: never re-read
+        ("hello", 0.7, 0.5, False),  # unsure, but a known word above its threshold
+        ("HeLLo", 0.5, 0.5, False),  # any case; the word threshold itself is not below it
+        ("hello", 0.49, 0.5, True),  # below the word threshold
+        ("helo", 0.7, 0.5, True),  # not a known word
+        ("hello!", 0.7, 0.5, True),  # punctuation: not letters and digits only
+        ("hello", 0.7, None, True),  # no word threshold: like any other reading
+        ("wor1d", 0.92, 0.95, False),  # a word threshold above the threshold changes nothing
+    ],
+)
+def test_reads_again(text, confidence, word_threshold, expected):
+    known = known_word_set(["Hello", "world", "wor1d"])
+    assert reads_again(text, confidence, 0.9, word_threshold, known) is expected
+    assert reads_again(text, confidence, 0.9, word_threshold, frozenset()) is (confidence < 0.9)
+
+
+def test_known_word_set_normalises_like_the_language_model_and_drops_single_characters():
+    assert known_word_set(["Hello", "Don't", "a", "I", "x.", "ok", "B2"]) == {"hello", "dont", "ok", "b2"}
+    assert known_word_set(known_word_set(["Hello"])) == {"hello"}
+    with pytest.raises(ValueError, match="not one string"):
+        known_word_set("hello")
+    with pytest.raises(ValueError, match="must all be strings"):
+        known_word_set(["hello", 3])
+
+
+def test_read_again_below_keeps_known_words_above_the_word_threshold(fallback_model, processor, word_images):
+    first = Predictions(["hello", "helo", "World", "a", "hello"], [0.7, 0.7, 0.3, 0.7, 0.95])
+    known = known_word_set(["hello", "world", "a"])
+    merged = read_again_below(first, word_images, fallback_model, processor, GREEDY, 0.9, word_threshold=0.5,
+                              known_words=known)
+    assert merged.reread == [1, 2, 3]  # a misspelling, a known word below 0.5, a single letter
+    alone = _greedy(fallback_model, processor, [word_images[row] for row in (1, 2, 3)])
+    assert merged.texts == ["hello", *alone.texts, "hello"]
+    without = read_again_below(first, word_images, fallback_model, processor, GREEDY, 0.9, known_words=known)
+    assert without.reread == [0, 1, 2, 3]  # no word threshold
+    with pytest.raises(ValueError, match="fallback word threshold must be a confidence in"):
+        read_again_below(first, word_images, _MustNotRun(), processor, GREEDY, word_threshold=1.5)
+    with pytest.raises(ValueError, match="frozenset from known_word_set"):
+        read_again_below(first, word_images, _MustNotRun(), processor, GREEDY, word_threshold=0.5,
+                         known_words=["hello"])
+
+
+def test_cascade_known_words_default_to_the_fallback_language_models(model, processor, word_images, tmp_path):
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("Hello\nworld\nx\n")
+    cascade = CRNNCascade(model, processor, _MustNotRun(), processor, fallback_language_model=str(word_list))
+    assert cascade.word_threshold == DEFAULT_FALLBACK_WORD_THRESHOLD == 0.5
+    assert cascade.known_words == {"hello", "world"}
+    assert cascade.name == (
+        "cascade: lexicon-free (greedy), below 0.9 (known words below 0.5) → fallback lexicon-free (beam 3 + char LM)"
+    )
+    # Unsure readings of known words above 0.5 are kept: the fallback does not run.
+    first = Predictions(["hello", "WORLD", "hello", "world", "hello"], [0.6, 0.8, 0.5, 0.89, 0.7])
+    assert cascade.read_again(first, word_images).reread == []
+    # Without a word threshold, or without known words, they are read again.
+    for kwargs in ({"word_threshold": None}, {"known_words": []}):
+        rereading = CRNNCascade(model, processor, model, processor, fallback_language_model=str(word_list), **kwargs)
+        assert rereading.read_again(first, word_images).reread == [0, 1, 2, 3, 4]
+        assert "known words" not in rereading.name
+    # Explicit known words, with a greedy fallback (no language model, so none by default).
+    greedy = CRNNCascade(model, processor, _MustNotRun(), processor, known_words=["hello", "world"])
+    assert greedy.read_again(first, word_images).reread == []
+    assert CRNNCascade(model, processor, model, processor).known_words == frozenset()
+    with pytest.raises(ValueError, match="fallback word threshold must be a confidence"):
+        CRNNCascade(model, processor, model, processor, word_threshold=-0.1)
 
 
 REAL_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "iiit5k_test"
@@ -355,6 +430,53 @@ def test_pipeline_fallback_reads_again_with_the_call_options(model, fallback_mod
     reread = fallback([word_images[row] for row in unsure], lexicon=[lexicons[row] for row in unsure])
     assert _same_readings([results[row] for row in unsure], reread)
     assert all(result[0]["generated_text"] in lexicons[row] for row, result in enumerate(results))
+
+
+SYNTH_CHECKPOINT = CHECKPOINTS_DIR / "crnn-synth-en"
+
+
+@pytest.mark.skipif(not SYNTH_CHECKPOINT.is_dir(), reason="the shipped synthetic checkpoint is not in this checkout")
+def test_pipeline_fallback_keeps_known_words_above_the_word_threshold(fallback_model, processor, word_images, tmp_path):
+    """A first stage that reads words (the shipped synthetic checkpoint, on rendered words): at threshold 1 every
+    input is unsure, and those spelling a known word are read again only below the word threshold."""
+    from transformers import pipeline
+
+    reader = pipeline("text-recognition", model=str(SYNTH_CHECKPOINT), device="cpu")
+    fallback = _pipeline(fallback_model, processor)
+    alone, fallback_alone = reader(word_images), fallback(word_images)
+    assert [result[0]["generated_text"] for result in alone] == ["hello", "world", "crnn", "a", "transformers"]
+
+    def read_by(results):
+        return [result[0]["read_by"] for result in results]
+
+    known = ["Hello", "crnn", "a"]  # "a": a single letter, re-read like any reading
+    cascade = pipeline("text-recognition", model=str(SYNTH_CHECKPOINT), device="cpu", fallback_pipeline=fallback,
+                       fallback_threshold=1.0, fallback_word_threshold=0.0, fallback_known_words=known)
+    results = cascade(word_images, batch_size=2)
+    assert read_by(results) == ["model", "fallback", "model", "fallback", "fallback"]
+    expected = [alone[row] if row in (0, 2) else fallback_alone[row] for row in range(len(word_images))]
+    assert _same_readings(results, expected)
+    # The known words of the language model the fallback options name, by default.
+    word_list = tmp_path / "words.txt"
+    word_list.write_text("hello\ncrnn\n")
+    cascade.set_fallback(fallback, 1.0, {"language_model": str(word_list)}, word_threshold=0.0)
+    assert cascade.fallback_known_words == {"hello", "crnn"}
+    assert read_by(cascade(word_images)) == ["model", "fallback", "model", "fallback", "fallback"]
+    # A word threshold above the readings' confidences, or none, reads them again like the others.
+    highest = max(result[0]["confidence"] for result in alone)
+    for word_threshold in (None, min(1.0, highest + 1e-6)):
+        cascade.set_fallback(fallback, 1.0, word_threshold=word_threshold, known_words=known)
+        assert set(read_by(cascade(word_images))) == {"fallback"}
+    # A lexicon reading is a word by construction: spelling a known one does not keep it.
+    cascade.set_fallback(fallback, 1.0, word_threshold=0.0, known_words=known)
+    assert set(read_by(cascade(word_images, lexicon=["hello", "world", "crnn", "a", "transformers"]))) == {"fallback"}
+    for kwargs, message in [
+        ({"word_threshold": 1.5}, "fallback word threshold must be a confidence in"),
+        ({"word_threshold": "0.5"}, "fallback word threshold must be a confidence in"),
+        ({"known_words": "hello"}, "not one string"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            cascade.set_fallback(fallback, **kwargs)
 
 
 def test_cascade_benchmark_times_every_reader_and_checks_they_agree(
