@@ -445,6 +445,7 @@ def test_pipeline_fallback_keeps_known_words_above_the_word_threshold(fallback_m
     fallback = _pipeline(fallback_model, processor)
     alone, fallback_alone = reader(word_images), fallback(word_images)
     assert [result[0]["generated_text"] for result in alone] == ["hello", "world", "crnn", "a", "transformers"]
+    assert all(result[0]["confidence"] < 1.0 for result in alone)  # so threshold 1 leaves every input unsure
 
     def read_by(results):
         return [result[0]["read_by"] for result in results]
@@ -462,9 +463,8 @@ def test_pipeline_fallback_keeps_known_words_above_the_word_threshold(fallback_m
     cascade.set_fallback(fallback, 1.0, {"language_model": str(word_list)}, word_threshold=0.0)
     assert cascade.fallback_known_words == {"hello", "crnn"}
     assert read_by(cascade(word_images)) == ["model", "fallback", "model", "fallback", "fallback"]
-    # A word threshold above the readings' confidences, or none, reads them again like the others.
-    highest = max(result[0]["confidence"] for result in alone)
-    for word_threshold in (None, min(1.0, highest + 1e-6)):
+    # A word threshold of 1 (above every unsure reading's confidence), or none, reads them again like the others.
+    for word_threshold in (None, 1.0):
         cascade.set_fallback(fallback, 1.0, word_threshold=word_threshold, known_words=known)
         assert set(read_by(cascade(word_images))) == {"fallback"}
     # A lexicon reading is a word by construction: spelling a known one does not keep it.
