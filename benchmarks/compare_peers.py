@@ -213,7 +213,8 @@ class CRNNRecognizer(Recognizer):
     checkpoint's own processor, in `load()` (not timed). With `language_model` (`"checkpoint"` for the checkpoint's
     own, or a path), decoding is beam search fused with that character language model instead (still lexicon-free),
     in a beam of `beam_width` (default `hf_crnn.decoding.DEFAULT_BEAM_WIDTH`; named in the row when given).
-    `rotate_tall`: crops at least 1.5 times as tall as wide are read turned as well (`hf_crnn.recognition.predict`).
+    `rotate_tall`: crops at least `TALL_ASPECT_RATIO` times as tall as wide are read turned as well
+    (`hf_crnn.recognition.predict`).
     """
 
     supports_batches = True

@@ -337,15 +337,14 @@ class CRNNTextRecognitionPipeline(Pipeline):
             raise ValueError(f"`fallback_options` must be a dict of decoding options, got {type(options).__name__}.")
         if word_threshold is not None:
             check_fallback_threshold(word_threshold, "fallback word threshold")
+        language_model = None
         if pipeline is not None and options:
             _check_fallback_options(pipeline, options)
-        if known_words is None and pipeline is not None and options and options.get("language_model") is not None:
-            language_model = pipeline.processor.resolve_language_model(options["language_model"])
-            known_words = language_model.words if language_model is not None else ()
+            language_model = pipeline.processor.resolve_language_model(options.get("language_model"))
         self.fallback_pipeline, self.fallback_threshold = pipeline, threshold
         self.fallback_options = dict(options or {})
         self.fallback_word_threshold = word_threshold
-        self.fallback_known_words = known_word_set(known_words or ())
+        self.fallback_known_words = cascade_known_words(known_words, language_model)
 
     def fallback_call_options(self, call_options: dict) -> dict:
         """
@@ -714,6 +713,14 @@ def known_word_set(words) -> frozenset[str]:
     return frozenset(word for word in map(normalize_word, words) if len(word) >= 2)
 
 
+def cascade_known_words(known_words, language_model) -> frozenset[str]:
+    """A cascade's known words: `known_words` (any words) as [`known_word_set`] makes them, or when `None` the words
+    the fallback's `language_model` was built from (none without one)."""
+    if known_words is None:
+        known_words = language_model.words if language_model is not None else ()
+    return known_word_set(known_words)
+
+
 def reads_again(
     text: str,
     confidence: float,
@@ -767,6 +774,7 @@ def _unreadable_result(reason: str) -> dict:
 
 __all__ = [
     "CRNNTextRecognitionPipeline",
+    "cascade_known_words",
     "frame_stride",
     "known_word_set",
     "merge_window_log_probs",

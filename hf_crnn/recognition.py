@@ -40,8 +40,8 @@ from .pipeline_crnn import (
     DEFAULT_FALLBACK_BEAM_WIDTH,
     DEFAULT_FALLBACK_THRESHOLD,
     DEFAULT_FALLBACK_WORD_THRESHOLD,
+    cascade_known_words,
     check_fallback_threshold,
-    known_word_set,
     most_confident,
     reading_rotations,
     reads_again,
@@ -263,7 +263,8 @@ def read_again_below(
     texts, confidences = list(predictions.texts), list(predictions.confidences)
     started = time.perf_counter()
     if rows:
-        reread, _ = predict(model, processor, [images[row] for row in rows], [decoding], batch_size, rotate_tall=rotate_tall)
+        unsure = [images[row] for row in rows]
+        reread, _ = predict(model, processor, unsure, [decoding], batch_size, rotate_tall=rotate_tall)
         for row, text, confidence in zip(rows, reread[decoding.name].texts, reread[decoding.name].confidences):
             texts[row], confidences[row] = text, confidence
     seconds = time.perf_counter() - started
@@ -324,9 +325,7 @@ class CRNNCascade:
         language_model = fallback_processor.resolve_language_model(fallback_language_model)
         if language_model is not None:
             self.fallback_decoding = language_model_decoding(language_model, fallback_beam_width)
-        if known_words is None:
-            known_words = language_model.words if language_model is not None else ()
-        self.word_threshold, self.known_words = word_threshold, known_word_set(known_words)
+        self.word_threshold, self.known_words = word_threshold, cascade_known_words(known_words, language_model)
 
     @property
     def name(self) -> str:
@@ -346,7 +345,9 @@ class CRNNCascade:
 
     def predict(self, images) -> Predictions:
         """Both stages over decoded images (`list[PIL.Image.Image]`); `reread` lists the images read again."""
-        first, _ = predict(self.model, self.processor, images, [self.decoding], self.batch_size, rotate_tall=self.rotate_tall)
+        first, _ = predict(
+            self.model, self.processor, images, [self.decoding], self.batch_size, rotate_tall=self.rotate_tall
+        )
         return self.read_again(first[self.decoding.name], images)
 
     def __call__(self, images) -> list[dict]:
