@@ -14,7 +14,9 @@ During the beam search a prefix's rank is `log p_ctc(prefix | frames) + weight *
 (characters the model scores)`; the bonus offsets the per-character cost of the language model, which would
 otherwise favour dropping characters. Scoring is case-insensitive and only looks at the model's alphabet (the
 characters of its training words after `normalize_character`); other characters (punctuation) pass through
-unscored, and a space ends one word and starts the next, so a text line is scored word by word.
+unscored, and a space ends one word and starts the next, so a text line is scored word by word. A word with no
+scored character (a number) or with a letter or digit none of the training words has (a code, "27F") ends at a fixed
+cost, `UNSCORED_WORD_LOG_PROB` (how often a scene-text word has no letter), not at the n-gram model's.
 
 The probabilities are Witten-Bell interpolated n-gram estimates over the distinct words, each wrapped in a start and
 an end symbol, so `p("$" | "...ing")` (the word ends) is modelled as well as every character.
@@ -46,6 +48,14 @@ DEFAULT_LENGTH_BONUS = 1.0
 # Greedy readings at least this confident are kept without a search: on the same held-out crops this ran the fused
 # beam on a third of the images and read as many words (267 and 248 of 324, against 265 and 245 searching all).
 DEFAULT_GREEDY_CONFIDENCE_CUTOFF = 0.9
+# A word the model cannot judge ends with this log-probability: one with no character it scores (a number), or with
+# a letter or digit none of its training words has (a code such as "27F", for a dictionary). It is the share of the
+# real training crops' labels (IIIT5K train + ICDAR 2015 train) without a letter, 443 of 6,468. The n-gram estimate of
+# an empty word (~-42 nats) pushed a letter into every number, "949" -> "949f"; and a code scored as its letters alone
+# ("27F" as the one-letter word "f") would, beside numbers priced fairly, be read as one ("278").
+UNSCORED_WORD_LOG_PROB = math.log(443 / 6468)
+# What `token_characters` gives a letter or digit outside the model's alphabet: unscored, but it makes its word a code.
+UNMODELLED_CHARACTER = "#"
 _START, _END = "^", "$"  # never model characters: `normalize_character` keeps letters and digits only
 WORD_BOUNDARY = " "  # a space token: one word ends, the next begins (text lines hold several words)
 _FUSION_SETTINGS = ("weight", "length_bonus", "greedy_confidence_cutoff")
@@ -156,17 +166,20 @@ class CharNgramLanguageModel:
         return _START * (self.order - 1)
 
     def next_state(self, state: str, character: str) -> str:
-        """The context after `character` (already normalised, non-empty) follows `state`."""
+        """The context after `character` (already normalised, non-empty) follows `state`. A state that starts with
+        `UNMODELLED_CHARACTER` is that of a code (see `step`) and stays one until the word ends."""
+        if state.startswith(UNMODELLED_CHARACTER):
+            return UNMODELLED_CHARACTER + (state[1:] + character)[1:]
         return (state + character)[1:]
 
     def log_prob(self, state: str, character: str) -> float:
         """Natural-log `p(character | state)`; `character` is normalised, or `"$"` for the end of the word."""
-        key = (state, character)
+        key = (state.removeprefix(UNMODELLED_CHARACTER), character)
         cached = self._log_prob_cache.get(key)
         if cached is None:
             if len(self._log_prob_cache) >= _CACHE_LIMIT:  # bounded memory when streaming many images
                 self._log_prob_cache.clear()
-            cached = self._log_prob_cache[key] = math.log(self._prob(state, character))
+            cached = self._log_prob_cache[key] = math.log(self._prob(*key))
         return cached
 
     def _prob(self, context: str, character: str) -> float:
@@ -183,12 +196,17 @@ class CharNgramLanguageModel:
         return probability
 
     def end_log_prob(self, state: str) -> float:
-        """Natural-log probability that the word ends after `state`."""
+        """Natural-log probability that the word ends after `state`; `UNSCORED_WORD_LOG_PROB` for a word the model
+        cannot judge: one of which it scored no character (a number), or a code (see `step`)."""
+        if state == self.initial_state or state.startswith(UNMODELLED_CHARACTER):
+            return UNSCORED_WORD_LOG_PROB
         return self.log_prob(state, _END)
 
     def step(self, state: str, character: str) -> tuple[str, float]:
-        """`(next state, natural-log probability)` of `character` after `state`: a normalised character, or
-        `WORD_BOUNDARY` (a space between words: the word ends, and the next starts from `initial_state`)."""
+        """`(next state, natural-log probability)` of `character` after `state`: a normalised character,
+        `WORD_BOUNDARY` (a space between words: the word ends, and the next starts from `initial_state`), or
+        `UNMODELLED_CHARACTER` (probability 1, and the word becomes a code: its letters are still scored, its end is
+        not)."""
         key = (state, character)
         cached = self._step_cache.get(key)  # a beam search asks the same steps frame after frame
         if cached is None:
@@ -196,6 +214,8 @@ class CharNgramLanguageModel:
                 self._step_cache.clear()
             if character == WORD_BOUNDARY:
                 cached = self.initial_state, self.end_log_prob(state)
+            elif character == UNMODELLED_CHARACTER:
+                cached = UNMODELLED_CHARACTER + state.removeprefix(UNMODELLED_CHARACTER), 0.0
             else:
                 cached = self.next_state(state, character), self.log_prob(state, character)
             self._step_cache[key] = cached
@@ -213,15 +233,15 @@ class CharNgramLanguageModel:
 
     def token_characters(self, vocab: Sequence[str]) -> list[str]:
         """Per vocabulary id (or per character of a string), what the model scores for it: its normalised
-        character, `WORD_BOUNDARY` for a space, or "" for tokens it passes over (blank, punctuation, characters
-        none of its words use)."""
+        character, `WORD_BOUNDARY` for a space, `UNMODELLED_CHARACTER` for a letter or digit none of its words use
+        (digits, for a dictionary), or "" for tokens it passes over (blank, punctuation)."""
         characters = []
         for token in vocab:
             if token == WORD_BOUNDARY:
                 characters.append(WORD_BOUNDARY)
                 continue
             character = normalize_character(token) if len(token) == 1 else ""
-            characters.append(character if character in self.alphabet else "")
+            characters.append(character if not character or character in self.alphabet else UNMODELLED_CHARACTER)
         return characters
 
     # ---- files ------------------------------------------------------------------------------------------------
@@ -316,6 +336,8 @@ def load_language_model(path: str | os.PathLike) -> CharNgramLanguageModel:
 __all__ = [
     "CHECKPOINT_LANGUAGE_MODEL",
     "LANGUAGE_MODEL_FILE",
+    "UNMODELLED_CHARACTER",
+    "UNSCORED_WORD_LOG_PROB",
     "WORD_BOUNDARY",
     "CharNgramLanguageModel",
     "is_saved_language_model",

@@ -11,12 +11,16 @@ import torch
 
 from hf_crnn import CRNNProcessor
 from hf_crnn.decoding import DEFAULT_VOCAB, ctc_beam_search, ctc_decode, ctc_sequence_log_probs
+from hf_crnn.file_utils import read_word_list_file
 from hf_crnn.language_model import (
     LANGUAGE_MODEL_FILE,
+    UNMODELLED_CHARACTER,
+    UNSCORED_WORD_LOG_PROB,
     CharNgramLanguageModel,
     load_language_model,
     normalize_word,
 )
+from hf_crnn.synthetic.text import BUILTIN_WORD_LIST
 
 from conftest import load_script, render_word
 from test_decoding import VOCAB, path_sum_distribution, random_log_probs, spelled_log_probs
@@ -123,9 +127,10 @@ def test_clear_evidence_outweighs_the_language_model(language_model):
 
 
 LINE_VOCAB = ("<blank>", "a", "b", " ", "d")  # with a space: two-word texts are scored word by word
+CODE_VOCAB = ("<blank>", "a", "b", "7", " ")  # with a digit none of the words has: codes, numbers and spaces
 
 
-@pytest.mark.parametrize("vocab", [VOCAB, LINE_VOCAB], ids=["word", "line"])
+@pytest.mark.parametrize("vocab", [VOCAB, LINE_VOCAB, CODE_VOCAB], ids=["word", "line", "code"])
 @pytest.mark.parametrize("seed", range(6))
 def test_wide_fused_beam_finds_the_brute_force_best(seed, vocab):
     language_model = CharNgramLanguageModel(
@@ -136,7 +141,8 @@ def test_wide_fused_beam_finds_the_brute_force_best(seed, vocab):
 
     def fused(labels):
         text = "".join(vocab[label] for label in labels)
-        scored = sum(character not in ("", " ") for character in language_model.token_characters(text))
+        unscored = ("", " ", UNMODELLED_CHARACTER)
+        scored = sum(character not in unscored for character in language_model.token_characters(text))
         return distribution[labels] + language_model.weight * language_model.score(text) + 0.5 * scored
 
     best = max(distribution, key=fused)
@@ -175,9 +181,44 @@ def test_fused_batch_equals_one_image_at_a_time(language_model):
     assert [d.text for d in batch] == [d.text for d in single]
 
 
-def test_punctuation_passes_through_unscored(language_model):
+def test_punctuation_passes_through_unscored_and_unknown_letters_are_marked(language_model):
     vocab = ("<blank>", "s", "a", "l", "e", "!", "é")
-    assert language_model.token_characters(vocab) == ["", "s", "a", "l", "e", "", ""]
+    assert language_model.token_characters(vocab) == ["", "s", "a", "l", "e", "", UNMODELLED_CHARACTER]
+
+
+LETTERS_ONLY_WORDS = ["street", "sale", "stop", "off"]  # like a dictionary: no digit in the model's alphabet
+
+
+def test_a_word_without_a_scored_character_costs_the_fixed_prior():
+    letters_only = CharNgramLanguageModel(LETTERS_ONLY_WORDS, order=4)
+    for number in ("949", "70%", "06]", ""):
+        assert letters_only.score(number) == pytest.approx(UNSCORED_WORD_LOG_PROB)
+    assert letters_only.score("sale 70%") == pytest.approx(letters_only.score("sale") + UNSCORED_WORD_LOG_PROB)
+    # A word's end is still modelled once a character was scored: a lone letter is an unlikely word here.
+    assert letters_only.score("f") < UNSCORED_WORD_LOG_PROB - 3
+    # A digit makes its word a code: its letters are scored, its end is not.
+    f_first = letters_only.log_prob(letters_only.initial_state, "f")
+    for code in ("27F", "F27", "2F7"):
+        assert letters_only.score(code) == pytest.approx(f_first + UNSCORED_WORD_LOG_PROB), code
+    assert letters_only.score("27F sale") == pytest.approx(letters_only.score("27F") + letters_only.score("sale"))
+
+
+def test_the_language_model_neither_adds_a_letter_to_a_number_nor_drops_one_from_a_code():
+    """A number must not pay for an empty word (~-30 nats in the n-gram estimate of a dictionary), which made the
+    search append a barely visible letter to every number ("949" became "949f"); nor a code for a one-letter word."""
+    # Thousands of words, as in a dictionary, make the empty word's n-gram estimate vanish.
+    dictionary = [word for word in read_word_list_file(BUILTIN_WORD_LIST) if word.isalpha()]
+    letters_only = CharNgramLanguageModel(dictionary, greedy_confidence_cutoff=None)
+    log_probs = spelled_log_probs("9-4-9-f", confidence=0.9)
+    index = {token: i for i, token in enumerate(DEFAULT_VOCAB)}
+    log_probs[0, 6] = torch.full((len(DEFAULT_VOCAB),), -12.0)
+    log_probs[0, 6, 0], log_probs[0, 6, index["f"]] = math.log(0.75), math.log(0.24)  # a faint mark after "949"
+    log_probs = log_probs.log_softmax(-1)
+    assert ctc_decode(log_probs, vocab=DEFAULT_VOCAB, method="beam")[0].text == "949"
+    assert ctc_decode(log_probs, vocab=DEFAULT_VOCAB, language_model=letters_only)[0].text == "949"
+    # Clear evidence of a letter still reads it.
+    clear = spelled_log_probs("9-4-9-f", confidence=0.9)
+    assert ctc_decode(clear, vocab=DEFAULT_VOCAB, language_model=letters_only)[0].text == "949f"
 
 
 def test_language_model_only_with_beam_and_checked_vocab(language_model):
