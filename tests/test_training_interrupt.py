@@ -19,6 +19,8 @@ import os, runpy, signal, sys, time
 import transformers
 
 def interrupted_train(self, *args, **kwargs):
+    # A shell's background job starts with SIGINT ignored, so Python would not raise KeyboardInterrupt: restore it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(30)  # the signal arrives here, as it would in the middle of a training step
 
