@@ -335,8 +335,7 @@ class CRNNTextRecognitionPipeline(Pipeline):
         check_fallback_threshold(threshold)
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"`fallback_options` must be a dict of decoding options, got {type(options).__name__}.")
-        if word_threshold is not None:
-            check_fallback_threshold(word_threshold, "fallback word threshold")
+        check_fallback_word_threshold(word_threshold)
         language_model = None
         if pipeline is not None and options:
             _check_fallback_options(pipeline, options)
@@ -696,6 +695,12 @@ def check_fallback_threshold(threshold, name: str = "fallback threshold") -> Non
         raise ValueError(f"The {name} must be a confidence in [0, 1], got {threshold!r}.")
 
 
+def check_fallback_word_threshold(word_threshold) -> None:
+    """`check_fallback_threshold` for a cascade's known-word threshold, which may also be `None` (no such rule)."""
+    if word_threshold is not None:
+        check_fallback_threshold(word_threshold, "fallback word threshold")
+
+
 def known_word_set(words) -> frozenset[str]:
     """
     `words` as a cascade matches first readings against them (see [`reads_again`]): each word's letters and digits,
@@ -775,6 +780,7 @@ def _unreadable_result(reason: str) -> dict:
 __all__ = [
     "CRNNTextRecognitionPipeline",
     "cascade_known_words",
+    "check_fallback_word_threshold",
     "frame_stride",
     "known_word_set",
     "merge_window_log_probs",

@@ -42,6 +42,7 @@ from .pipeline_crnn import (
     DEFAULT_FALLBACK_WORD_THRESHOLD,
     cascade_known_words,
     check_fallback_threshold,
+    check_fallback_word_threshold,
     most_confident,
     reading_rotations,
     reads_again,
@@ -247,8 +248,7 @@ def read_again_below(
         first stage's decoding time, and `reread` lists the re-read images' indices.
     """
     check_fallback_threshold(threshold)
-    if word_threshold is not None:
-        check_fallback_threshold(word_threshold, "fallback word threshold")
+    check_fallback_word_threshold(word_threshold)
     if not isinstance(known_words, frozenset):
         raise ValueError(f"`known_words` must be a frozenset from known_word_set, got {type(known_words).__name__}.")
     if decoding.per_image:
@@ -313,8 +313,7 @@ class CRNNCascade:
         _check_positive_int("batch_size", batch_size)
         _check_positive_int("fallback_beam_width", fallback_beam_width)
         check_fallback_threshold(threshold)
-        if word_threshold is not None:
-            check_fallback_threshold(word_threshold, "fallback word threshold")
+        check_fallback_word_threshold(word_threshold)
         if decoding is not None and decoding.uses_lexicon:
             raise ValueError("The cascade's first stage decodes lexicon-free: its confidence decides what is re-read.")
         self.model, self.processor = model, processor
