@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .file_utils import read_word_list_file
-from .language_model import UNMODELLED_CHARACTER, WORD_BOUNDARY, CharNgramLanguageModel
+from .language_model import CharNgramLanguageModel
 
 try:  # Optional: ~10x faster edit distances for large lexicons. Inside `try` so remote-code import checks skip it.
     from rapidfuzz import process as _rapidfuzz_process
@@ -715,8 +715,7 @@ def _prefix_beam_search(
         lm_step, lm_weight = language_model.step, language_model.weight
         # The bonus offsets the cost of each scored character; a word boundary or an unmodelled character gets none.
         length_bonus = language_model.length_bonus
-        unscored = (WORD_BOUNDARY, UNMODELLED_CHARACTER)
-        lm_bonuses = [0.0 if character in unscored else length_bonus for character in token_characters]
+        lm_bonuses = [length_bonus if language_model.is_scored(character) else 0.0 for character in token_characters]
 
     initial_lm_state = language_model.initial_state if language_model is not None else None
     beam: dict[tuple[int, ...], list] = {(): [0.0, _NEG_INF, 0, initial_lm_state, 0.0]}

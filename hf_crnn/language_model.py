@@ -221,6 +221,11 @@ class CharNgramLanguageModel:
             self._step_cache[key] = cached
         return cached
 
+    def is_scored(self, character: str) -> bool:
+        """Whether `character` (one of `token_characters`) is scored by the model, and so earns the length bonus: a
+        character of its alphabet, not a word boundary, an unmodelled character or "" (passed over)."""
+        return character in self.alphabet
+
     def score(self, text: str) -> float:
         """Natural-log probability of a text (unscored characters skipped; each space ends a word), its end
         included: what the beam search adds up for it."""
