@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 
 import hf_crnn  # noqa: E402, F401  (registers the "text-recognition" task)
 from hf_crnn.cli import collect_image_paths  # noqa: E402
-from hf_crnn.fast_inference import FAST_PATH_MODES, cpu_features  # noqa: E402
+from hf_crnn.fast_inference import FAST_PATH_MODES, describe_cpu  # noqa: E402
 from hf_crnn.image_processing_crnn import load_image  # noqa: E402
 from hf_crnn.language_model import CHECKPOINT_LANGUAGE_MODEL, language_model_option  # noqa: E402
 from hf_crnn.pipeline_crnn import (  # noqa: E402
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     print(f"{len(images):,} images of {os.path.relpath(args.data, ROOT)}, batch {args.batch_size}, both stages "
           f"{args.optimize}; fallback below {args.threshold:g} (words of the language model below "
           f"{args.word_threshold:g}), language model {args.language_model} (beam {args.beam_width})")
-    print(f"CPU: {cpu_features()[0]}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s); "
+    print(f"CPU: {describe_cpu()}, {torch.get_num_threads()} torch thread(s); "
           f"Python {platform.python_version()}, torch {torch.__version__}; {args.rounds} round(s)")
     print()
     print("| reader | ms per image (median) | each round | read again |")

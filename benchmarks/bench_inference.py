@@ -66,7 +66,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from hf_crnn import CRNNConfig, CRNNForTextRecognition, CRNNImageProcessor, CRNNProcessor, CRNNTokenizer  # noqa: E402
 from hf_crnn.benchmark_datasets import DEFAULT_SYNTHETIC_SEED  # noqa: E402
 from hf_crnn.decoding import ctc_greedy_decode  # noqa: E402
-from hf_crnn.fast_inference import INT8_MODES, cpu_features, cpu_has_native_bf16, optimize_for_cpu  # noqa: E402
+from hf_crnn.fast_inference import INT8_MODES, describe_cpu, optimize_for_cpu  # noqa: E402
 from hf_crnn.metrics import normalized_word_accuracy  # noqa: E402
 
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "crnn-synth-en"
@@ -330,30 +330,6 @@ def evaluate_word_accuracy(runs: dict, batches: list[dict], texts: list[str], pr
 # ---- report ------------------------------------------------------------------------------------------------------
 
 
-def cpu_description() -> str:
-    name, features = cpu_features()
-    model_name = _proc_cpuinfo_model_name()
-    native_bf16 = cpu_has_native_bf16()
-    bf16 = "unknown" if native_bf16 is None else "native" if native_bf16 else "emulated (no AVX512-BF16/AMX)"
-    vnni = any(features.get(feature) for feature in ("avx512_vnni", "avx_vnni", "amx_int8"))
-    flags = " ".join(feature for feature, present in features.items() if present) or "none reported"
-    return (
-        f"{name}{f' [{model_name}]' if model_name and model_name != name else ''} ({os.cpu_count()} CPUs; bf16 "
-        f"{bf16}; int8 {'VNNI' if vnni else 'no VNNI'}; flags: {flags})"
-    )
-
-
-def _proc_cpuinfo_model_name() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def load_average() -> str:
     try:
         return " / ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -517,7 +493,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {cpu_description()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {describe_cpu()}")
     print(f"load average at start (1/5/15 min): {load_average()}")
 
     torch.manual_seed(0)

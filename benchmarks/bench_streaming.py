@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import hf_crnn  # noqa: E402, F401  (registers the "text-recognition" task)
-from hf_crnn.fast_inference import cpu_features  # noqa: E402
+from hf_crnn.fast_inference import describe_cpu  # noqa: E402
 
 WORDS = (
     "the of and to in is was for on that with by at from his her an be as this are which or it had not but have "
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
 
     print(f"Streaming {args.num_images:,} generated images through `pipeline(generator, batch_size="
           f"{args.batch_size})` with {os.path.relpath(args.model, ROOT)}")
-    print(f"CPU: {cpu_features()[0]}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s); "
+    print(f"CPU: {describe_cpu()}, {torch.get_num_threads()} torch thread(s); "
           f"Python {platform.python_version()}, torch {torch.__version__}; RSS before the first image {start_rss:.0f} MB")
     print()
     print("| images read | RSS (MB) | growth since the first report (MB) | images/s so far |")

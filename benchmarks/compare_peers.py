@@ -129,7 +129,9 @@ from hf_crnn.fast_inference import (  # noqa: E402
     INT8_MODES,
     cpu_features,
     cpu_has_native_bf16,
+    describe_cpu,
     optimize_for_pipeline,
+    why_bf16_is_emulated,
 )
 
 PPOCR_HUB_ID = "PaddlePaddle/PP-OCRv5_mobile_rec_safetensors"
@@ -1367,14 +1369,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulated = [mode for mode in args.optimize if mode in BF16_MODES]
     if emulated and cpu_has_native_bf16() is False:
         notes.append(
-            f"{', '.join(emulated)}: this CPU has no native bf16 (AVX512-BF16/AMX); oneDNN emulates it, several "
-            "times slower."
+            f"{', '.join(emulated)}: no native bf16 ({why_bf16_is_emulated()}); oneDNN emulates it, several times "
+            "slower."
         )
     for crnn in crnns:
         if crnn.report is not None:
             notes.append(f"{crnn.name}: optimize_for_cpu \"auto\" chose {crnn.report.chosen}: {crnn.report.reason}.")
     header = (
-        f"Command: `{command}`; {args.threads} CPU thread(s) per recognizer, on {cpu_features()[0]}; "
+        f"Command: `{command}`; {args.threads} CPU thread(s) per recognizer, on {describe_cpu()}; "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}."
     )
     if describe_machine_load(load):
@@ -1399,6 +1401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "command": command,
             "arguments": asdict(args),
             "cpu": cpu_features()[0],
+            "cpu_description": describe_cpu(),
             "machine_load": load,
             "rows": rows,
             "speed_ratios": ratios,

@@ -11,15 +11,18 @@ inputs and returns the same outputs (float32 logits, `frame_lengths`), so it dro
       max-pooling run faster than NCHW, and padded batches run their BiLSTMs without packed sequences (see
       [`PaddedBidirectionalLSTM`]).
     - `"bf16"`: `"fp32"` with every weight and activation in bfloat16. Logits come back as float32. Only worth it on
-      CPUs with native bf16 (AVX512-BF16 or AMX); elsewhere oneDNN emulates it and it is several times *slower*
-      than fp32.
+      CPUs with AMX (3.5x fp32 on `crnn-real-en-fast`); with AVX512-BF16 alone it measured slower than fp32
+      (oneDNN capped at `AVX512_CORE_BF16` on an AMX machine), and without native bf16 oneDNN emulates it, several
+      times *slower* than fp32.
     - `"int8"`: `"fp32"` with the convolution stack statically quantized to int8 (per-channel weights, activation
       ranges calibrated on `calibration_data`; each convolution fused with its batch norm and ReLU) and the LSTMs and
-      linear layers dynamically quantized to int8. Runs on any x86 CPU through FBGEMM/oneDNN (VNNI when present).
+      linear layers dynamically quantized to int8. Runs on any x86 CPU through FBGEMM/oneDNN (VNNI or AMX when
+      present: the convolutions take 2.4x as long without AMX, 7x on AVX2 alone).
     - `"int8_bf16"`: `"int8"`'s convolution stack, with the LSTMs and the classifier in bfloat16 instead of dynamic
-      int8. On CPUs with native bf16 (AVX512-BF16 or AMX) the recurrent layers run about twice as fast in bf16 as
-      in dynamic int8, which re-quantizes every time step's input; this is then the fastest mode (1.4-1.6x
-      `"int8"` at batch 32 on `crnn-real-en-fast`). Elsewhere it is slower than `"int8"`, as `"bf16"` is.
+      int8. On CPUs with AMX the recurrent layers run about twice as fast in bf16 as in dynamic int8, which
+      re-quantizes every time step's input; this is then the fastest mode (1.4-1.6x `"int8"` at batch 32 on
+      `crnn-real-en-fast`). Elsewhere it is slower than `"int8"`: 1.7x as slow with AVX512-BF16 alone, and several
+      times as slow where bf16 is emulated. `"auto"` measures which is faster.
     - `"onnxruntime"`: the graph of [`hf_crnn.onnx_export.export_onnx`] run by onnxruntime's CPU provider, exact to
       float rounding (needs `onnx` and `onnxruntime`; the export takes seconds).
     - `"auto"`: builds the candidates this CPU runs natively (the bf16 modes only with AVX512-BF16/AMX), measures on
@@ -80,15 +83,61 @@ _INT8_DOT_PRODUCT_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8")
 # CPU features (as `torch.cpu.get_capabilities()` names them) that compute bf16 natively: x86 AVX512-BF16 and AMX,
 # ARM's BF16 and SVE-BF16. Without one of them oneDNN emulates bf16, several times slower than fp32.
 _NATIVE_BF16_FEATURES = ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16")
+# oneDNN runs the convolutions (fp32, bf16 and int8) and the bf16 LSTMs. Its dispatcher can be held below the CPU's own
+# instructions by an environment variable (read once, at oneDNN's first use), e.g. to measure on an AMX machine what a
+# CPU without AMX or native bf16 would do; `torch.cpu.get_capabilities()` still reports the CPU itself. FBGEMM (the
+# dynamic int8 LSTMs) and ONNX Runtime ignore it.
+ONEDNN_ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+# The x86 caps below AMX, as oneDNN names them (lower case), and the reported features its kernels may still use
+# under each. A cap not listed here (AMX levels, "ALL", other architectures) hides none.
+_ONEDNN_ISA_FEATURES = {
+    "sse41": (),
+    "avx": (),
+    "avx2": ("avx2",),
+    "avx2_vnni": ("avx2", "avx_vnni"),
+    "avx2_vnni_2": ("avx2", "avx_vnni"),
+    "avx512_core": ("avx2", "avx512_f"),
+    "avx512_core_vnni": ("avx2", "avx512_f", "avx512_vnni"),
+    "avx512_core_bf16": ("avx2", "avx512_f", "avx512_vnni", "avx512_bf16"),
+    "avx512_core_fp16": ("avx2", "avx512_f", "avx512_vnni", "avx512_bf16"),
+    "avx10_1_512": ("avx2", "avx512_f", "avx512_vnni", "avx512_bf16"),
+}
+
+
+def onednn_isa_limit() -> str | None:
+    """The cap on oneDNN's instructions set in the environment (`ONEDNN_MAX_CPU_ISA`, or its older name
+    `DNNL_MAX_CPU_ISA`), as written; `None` when neither is set."""
+    for variable in ONEDNN_ISA_VARIABLES:
+        if os.environ.get(variable):
+            return os.environ[variable]
+    return None
+
+
+def _usable_by_onednn(feature: str) -> bool:
+    """Whether oneDNN may use a CPU feature under the environment's cap (any feature when there is none)."""
+    limit = onednn_isa_limit()
+    allowed = _ONEDNN_ISA_FEATURES.get(limit.lower()) if limit else None
+    return allowed is None or feature in allowed
+
+
+def why_bf16_is_emulated() -> str:
+    """Why oneDNN emulates bf16 here, in a few words (for when [`cpu_has_native_bf16`] is `False`)."""
+    limit = onednn_isa_limit()
+    if limit and _ONEDNN_ISA_FEATURES.get(limit.lower()) is not None:
+        return f"oneDNN capped at {limit} by the environment"
+    return "no AVX512-BF16, AMX or ARM BF16"
 
 
 def cpu_has_native_bf16() -> bool | None:
-    """Whether this CPU computes bf16 natively; `None` when torch cannot tell (no `torch.cpu.get_capabilities`)."""
+    """Whether this CPU computes bf16 natively, as oneDNN may use it (`False` under a `ONEDNN_MAX_CPU_ISA` cap below
+    AVX512-BF16); `None` when torch cannot tell (no `torch.cpu.get_capabilities`)."""
     get_capabilities = getattr(torch.cpu, "get_capabilities", None)
     if get_capabilities is None:
         return None
     capabilities = get_capabilities()
-    return any(bool(capabilities.get(feature, False)) for feature in _NATIVE_BF16_FEATURES)
+    return any(
+        bool(capabilities.get(feature, False)) and _usable_by_onednn(feature) for feature in _NATIVE_BF16_FEATURES
+    )
 
 
 def reverse_within_lengths_index(lengths: torch.LongTensor, num_frames: int) -> torch.LongTensor:
@@ -525,8 +574,8 @@ def _build(model: CRNNForTextRecognition, mode: str, calibration_data=None) -> C
     if mode in BF16_MODES and cpu_has_native_bf16() is False:
         slower_than = "fp32" if mode == "bf16" else "int8"
         warnings.warn(
-            f'mode="{mode}" on a CPU without native bf16 (no AVX512-BF16, AMX or ARM BF16): oneDNN emulates it '
-            f'and it runs several times slower than mode="{slower_than}"; see docs/performance.md.',
+            f'mode="{mode}" on a CPU without native bf16 ({why_bf16_is_emulated()}): oneDNN emulates it and it '
+            f'runs several times slower than mode="{slower_than}"; see docs/performance.md.',
             UserWarning,
             stacklevel=3,
         )
@@ -639,11 +688,54 @@ class AutoOptimizationReport:
 
 
 def cpu_features() -> tuple[str, dict[str, bool]]:
-    """`(CPU name, {feature: present})` for the bf16 and int8 features "auto" looks at (empty when unknown)."""
+    """
+    `(CPU name, {feature: present})` for the bf16 and int8 features "auto" looks at (empty when unknown). A feature
+    counts as present when the CPU has it and oneDNN may use it: a `ONEDNN_MAX_CPU_ISA` cap clears those above it.
+    """
     get_capabilities = getattr(torch.cpu, "get_capabilities", None)
     capabilities = get_capabilities() if get_capabilities is not None else {}
     name = capabilities.get("cpu_name") or platform.processor() or platform.machine()
-    return str(name), {name: bool(capabilities.get(name, False)) for name in _REPORTED_CPU_FEATURES if capabilities}
+    return str(name), {
+        feature: bool(capabilities.get(feature, False)) and _usable_by_onednn(feature)
+        for feature in _REPORTED_CPU_FEATURES
+        if capabilities
+    }
+
+
+def describe_cpu() -> str:
+    """
+    One line naming the CPU and what decides its fast paths' speed, for benchmark tables: e.g. `"Intel Xeon [Intel(R)
+    Xeon(R) ...] (2 CPUs; bf16 native; int8 AMX; flags: avx2 avx512_f ...)"`, with any `ONEDNN_MAX_CPU_ISA` cap.
+    """
+    name, features = cpu_features()
+    model_name = _proc_cpuinfo_model_name()
+    native_bf16 = cpu_has_native_bf16()
+    limit = onednn_isa_limit()
+    bf16 = "unknown" if native_bf16 is None else "native" if native_bf16 else "emulated"
+    if native_bf16 is False and not limit:
+        bf16 += " (no AVX512-BF16/AMX)"
+    int8 = (
+        "AMX" if features.get("amx_int8")
+        else "VNNI" if any(features.get(feature) for feature in _INT8_DOT_PRODUCT_FEATURES)
+        else "no VNNI"
+    )
+    flags = " ".join(feature for feature, present in features.items() if present) or "none reported"
+    cap = f"; oneDNN capped at {limit} by the environment" if limit else ""
+    return (
+        f"{name}{f' [{model_name}]' if model_name and model_name != name else ''} ({os.cpu_count()} CPUs; bf16 "
+        f"{bf16}; int8 {int8}; flags: {flags}{cap})"
+    )
+
+
+def _proc_cpuinfo_model_name() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def _predictions(model, batches) -> list[tuple[int, ...]]:
@@ -712,7 +804,7 @@ def _optimize_auto(model, calibration_data, accuracy_tolerance: float, candidate
         built, results, correct = {}, {}, {}
         for mode in (mode for mode in _AUTO_PREFERENCE if mode in candidates):
             if mode in BF16_MODES and not native_bf16:
-                why = "no native bf16 on this CPU (no AVX512-BF16/AMX): oneDNN would emulate it, several times slower"
+                why = f"no native bf16 ({why_bf16_is_emulated()}): oneDNN would emulate it, several times slower"
                 if native_bf16 is None:
                     why = "torch cannot tell whether this CPU has native bf16; emulated bf16 is several times slower"
                 results[mode] = FastPathCandidate(mode, "skipped", why)
@@ -857,6 +949,9 @@ __all__ = [
     "optimize_for_pipeline",
     "CPUOptimizedCRNN",
     "cpu_has_native_bf16",
+    "describe_cpu",
+    "onednn_isa_limit",
+    "why_bf16_is_emulated",
     "PaddedBidirectionalLSTM",
     "QuantizedCRNNConvLayer",
     "fold_batch_norm",

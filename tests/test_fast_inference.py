@@ -360,6 +360,57 @@ def test_cpu_has_native_bf16_reads_torch_capabilities(monkeypatch):
     assert fast_inference.cpu_has_native_bf16() is True
 
 
+SAPPHIRE_RAPIDS = {
+    "cpu_name": "Intel Xeon", "avx2": True, "avx512_f": True, "avx512_vnni": True, "avx512_bf16": True,
+    "amx_bf16": True, "amx_int8": True, "avx_vnni": False,
+}
+
+
+@pytest.mark.parametrize("variable", fast_inference.ONEDNN_ISA_VARIABLES)
+def test_a_onednn_isa_cap_hides_the_features_above_it(monkeypatch, variable):
+    """Capped at AVX512-VNNI (a Cascade Lake), an AMX machine reports what oneDNN may still use, and says why."""
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: SAPPHIRE_RAPIDS, raising=False)
+    for name in fast_inference.ONEDNN_ISA_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    uncapped = fast_inference.describe_cpu()
+    assert fast_inference.cpu_has_native_bf16() is True
+    assert "bf16 native; int8 AMX" in uncapped and "capped" not in uncapped
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {**SAPPHIRE_RAPIDS, "avx512_bf16": False, "amx_bf16": False})
+    assert "bf16 emulated (no AVX512-BF16/AMX)" in fast_inference.describe_cpu()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: SAPPHIRE_RAPIDS)
+
+    monkeypatch.setenv(variable, "AVX512_CORE_VNNI")
+    assert fast_inference.onednn_isa_limit() == "AVX512_CORE_VNNI"
+    assert fast_inference.cpu_has_native_bf16() is False
+    _, features = fast_inference.cpu_features()
+    assert [name for name, present in features.items() if present] == ["avx2", "avx512_f", "avx512_vnni"]
+    described = fast_inference.describe_cpu()
+    assert "bf16 emulated; int8 VNNI; flags: avx2 avx512_f avx512_vnni;" in described
+    assert described.endswith("oneDNN capped at AVX512_CORE_VNNI by the environment)")
+
+    monkeypatch.setenv(variable, "avx2")  # oneDNN reads the names in any case
+    assert "bf16 emulated; int8 no VNNI; flags: avx2; oneDNN capped at avx2" in fast_inference.describe_cpu()
+
+
+@pytest.mark.parametrize("limit", ["AVX512_CORE_AMX", "ALL", "SVE_256"])
+def test_a_onednn_isa_cap_at_or_above_the_cpu_hides_nothing(monkeypatch, limit):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: SAPPHIRE_RAPIDS, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+    assert fast_inference.cpu_has_native_bf16() is True
+    assert all(present == SAPPHIRE_RAPIDS[name] for name, present in fast_inference.cpu_features()[1].items())
+    assert "bf16 native; int8 AMX" in fast_inference.describe_cpu()
+
+
+def test_the_bf16_warning_says_when_a_onednn_cap_makes_bf16_emulated(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: SAPPHIRE_RAPIDS, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert fast_inference.why_bf16_is_emulated() == "oneDNN capped at AVX2 by the environment"
+    with pytest.warns(UserWarning, match=r'mode="bf16" on a CPU without native bf16 \(oneDNN capped at AVX2 by the env'):
+        fast_inference.optimize_for_cpu(CRNNForTextRecognition(tiny_config()).eval(), "bf16")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert fast_inference.why_bf16_is_emulated() == "no AVX512-BF16, AMX or ARM BF16"
+
+
 # ---- errors ------------------------------------------------------------------------------------------------------
 
 
@@ -630,3 +681,27 @@ def test_cli_fast_flag_routes_through_auto(tmp_path, capsys, checkpoint_dir, mon
     assert fast_texts == plain_texts and len(fast_texts) == 3
     assert cli.main(["recognize", str(paths[0]), "--model", str(checkpoint_dir), "--fast", "--device", "cuda"]) == 2
     assert "--fast optimizes for the CPU" in capsys.readouterr().err
+
+
+def test_stage_benchmark_splits_each_mode_at_the_first_bilstm(capsys, checkpoint_dir, word_images, tmp_path, monkeypatch):
+    """benchmarks/bench_stages.py on a tiny checkpoint: one row per mode whose stages add up, and the CPU line."""
+    from conftest import load_script
+
+    bench_stages = load_script("benchmarks/bench_stages.py")
+    (tmp_path / "crops").mkdir()
+    for index, image in enumerate(word_images):
+        image.save(tmp_path / "crops" / f"{index}.png")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")  # only reported: oneDNN read it long before
+    code = bench_stages.main([
+        "--model", str(checkpoint_dir), "--data", str(tmp_path / "crops"), "--calibration_dir", str(tmp_path / "crops"),
+        "--modes", "none", "fp32", "int8", "--batch_size", "2", "--rounds", "1",
+    ])
+    out = capsys.readouterr().out
+    assert code == 0 and "first 5 images" in out and "oneDNN capped at AVX512_CORE_VNNI" in out
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ") and "---" not in line}
+    assert list(rows) == ["mode", "none", "fp32", "int8"]
+    for mode in ("none", "fp32", "int8"):
+        convolutions, rest, whole = (float(value) for value in rows[mode].strip("| ").split(" | ")[1:])
+        assert convolutions > 0 and rest > 0 and abs(convolutions + rest - whole) <= 0.01 * whole + 0.002
+    with pytest.raises(SystemExit):
+        bench_stages.main(["--model", str(checkpoint_dir), "--modes", "onnxruntime"])
