@@ -113,18 +113,28 @@ def onednn_isa_limit() -> str | None:
     return None
 
 
+def _onednn_cap_features() -> tuple[str, ...] | None:
+    """The reported features oneDNN may still use under the environment's cap; `None` when no cap hides any."""
+    limit = onednn_isa_limit()
+    return _ONEDNN_ISA_FEATURES.get(limit.lower()) if limit else None
+
+
 def _usable_by_onednn(feature: str) -> bool:
     """Whether oneDNN may use a CPU feature under the environment's cap (any feature when there is none)."""
-    limit = onednn_isa_limit()
-    allowed = _ONEDNN_ISA_FEATURES.get(limit.lower()) if limit else None
+    allowed = _onednn_cap_features()
     return allowed is None or feature in allowed
+
+
+def _bf16_hidden_by_cap() -> bool:
+    """Whether the environment's oneDNN cap, rather than the CPU, is what rules out native bf16."""
+    allowed = _onednn_cap_features()
+    return allowed is not None and not any(feature in allowed for feature in _NATIVE_BF16_FEATURES)
 
 
 def why_bf16_is_emulated() -> str:
     """Why oneDNN emulates bf16 here, in a few words (for when [`cpu_has_native_bf16`] is `False`)."""
-    limit = onednn_isa_limit()
-    if limit and _ONEDNN_ISA_FEATURES.get(limit.lower()) is not None:
-        return f"oneDNN capped at {limit} by the environment"
+    if _bf16_hidden_by_cap():
+        return f"oneDNN capped at {onednn_isa_limit()} by the environment"
     return "no AVX512-BF16, AMX or ARM BF16"
 
 
@@ -712,7 +722,7 @@ def describe_cpu() -> str:
     native_bf16 = cpu_has_native_bf16()
     limit = onednn_isa_limit()
     bf16 = "unknown" if native_bf16 is None else "native" if native_bf16 else "emulated"
-    if native_bf16 is False and not limit:
+    if native_bf16 is False and not _bf16_hidden_by_cap():  # a cap that is the reason is named at the end
         bf16 += " (no AVX512-BF16/AMX)"
     int8 = (
         "AMX" if features.get("amx_int8")

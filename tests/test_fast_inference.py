@@ -401,6 +401,16 @@ def test_a_onednn_isa_cap_at_or_above_the_cpu_hides_nothing(monkeypatch, limit):
     assert "bf16 native; int8 AMX" in fast_inference.describe_cpu()
 
 
+def test_a_cap_that_hides_nothing_still_says_the_cpu_lacks_bf16(monkeypatch):
+    """The CPU, not the cap, is the reason here: the description and the warning say so."""
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"cpu_name": "AMD EPYC", "avx2": True}, raising=False)
+    for limit in ("ALL", "AVX512_CORE_BF16"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+        assert fast_inference.cpu_has_native_bf16() is False
+        assert "bf16 emulated (no AVX512-BF16/AMX)" in fast_inference.describe_cpu()
+        assert fast_inference.why_bf16_is_emulated() == "no AVX512-BF16, AMX or ARM BF16"
+
+
 def test_the_bf16_warning_says_when_a_onednn_cap_makes_bf16_emulated(monkeypatch):
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: SAPPHIRE_RAPIDS, raising=False)
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
