@@ -32,7 +32,6 @@ import datasets
 import torch
 import transformers
 from transformers import HfArgumentParser, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 import hf_crnn  # noqa: F401  (registers CRNN with the Auto classes)
 from hf_crnn import (
@@ -71,6 +70,7 @@ from hf_crnn.training import (
     filter_invalid_labels,
     frames_per_width,
     human_duration,
+    last_complete_checkpoint,
     synthetic_charset,
 )
 
@@ -724,7 +724,7 @@ def main(args: list[str] | None = None):
     # Resume from the last checkpoint in output_dir unless told otherwise.
     last_checkpoint = None
     if training_args.do_train and os.path.isdir(training_args.output_dir) and not training_args.overwrite_output_dir:
-        last_checkpoint = get_last_checkpoint(training_args.output_dir)
+        last_checkpoint = last_complete_checkpoint(training_args.output_dir)
         if last_checkpoint is not None and training_args.resume_from_checkpoint is None:
             logger.info(
                 f"Checkpoint detected, resuming training at {last_checkpoint}. To train from scratch instead, use "
@@ -882,7 +882,7 @@ if __name__ == "__main__":
             name, equals, value = arg.partition("=")
             if name in ("--output_dir", "--output-dir"):
                 output_dir = value if equals else (cli_args[index + 1] if index + 1 < len(cli_args) else None)
-        checkpoint = get_last_checkpoint(output_dir) if output_dir and os.path.isdir(output_dir) else None
+        checkpoint = last_complete_checkpoint(output_dir) if output_dir and os.path.isdir(output_dir) else None
         if checkpoint is not None:
             message = f"run the same command again to resume from {checkpoint}"
         else:

@@ -29,7 +29,9 @@ from typing import Any
 
 import torch
 from transformers import SchedulerType, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import sort_checkpoints
 
 from .configuration_crnn import CRNNConfig
 from .image_processing_crnn import load_image
@@ -579,6 +581,22 @@ def synthetic_charset(tokenizer) -> str:
     return characters
 
 
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """
+    The newest `checkpoint-N` folder of `output_dir` that was saved to the end, or `None`.
+
+    The Trainer makes a checkpoint's folder before it saves into it and writes `trainer_state.json` last (the weights
+    land there only once complete: `staged_directory`). A run killed while saving leaves a folder without it, which
+    `transformers.trainer_utils.get_last_checkpoint` would still pick, and resuming from it fails ("Can't find a
+    valid checkpoint"). Such folders are passed over, with a warning.
+    """
+    for checkpoint in reversed(sort_checkpoints(os.fspath(output_dir))):
+        if os.path.isfile(os.path.join(checkpoint, TRAINER_STATE_NAME)):
+            return checkpoint
+        logger.warning(f"Skipping {checkpoint}: its saving did not finish (no {TRAINER_STATE_NAME}).")
+    return None
+
+
 def human_duration(seconds: float) -> str:
     minutes, seconds = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
@@ -597,6 +615,7 @@ __all__ = [
     "ctc_frames_needed",
     "filter_invalid_labels",
     "frames_per_width",
+    "last_complete_checkpoint",
     "parse_config_overrides",
     "read_column",
     "synthetic_charset",

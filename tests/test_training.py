@@ -28,6 +28,7 @@ from hf_crnn.training import (
     build_config,
     ctc_frames_needed,
     frames_per_width,
+    last_complete_checkpoint,
     parse_config_overrides,
 )
 
@@ -417,6 +418,24 @@ def test_resume_detects_last_checkpoint(imagefolder, tmp_path):
     run_script(output_dir, max_steps=2, **common)
     assert run_script(output_dir, max_steps=4, **common).state.global_step == 4  # resumed from checkpoint-2
     assert run_script(output_dir, max_steps=2, overwrite_output_dir="FLAG", **common).state.global_step == 2
+
+
+def test_resume_passes_over_a_checkpoint_whose_saving_was_killed(imagefolder, tmp_path, caplog):
+    """A kill mid-save leaves `checkpoint-N` without its trainer state (the Trainer makes the folder first): the same
+    command resumes from the newest complete checkpoint instead of failing on that folder."""
+    output_dir = tmp_path / "out"
+    common = dict(train_dir=imagefolder / "train", do_train="FLAG", save_strategy="steps", save_steps=2)
+    run_script(output_dir, max_steps=2, **common)
+    (output_dir / "checkpoint-4").mkdir()  # what a kill leaves before the staged weights are moved in
+    (output_dir / "checkpoint-4" / "config.json").write_text("{}")
+    assert last_complete_checkpoint(output_dir) == str(output_dir / "checkpoint-2")
+    assert "Skipping" in caplog.text and "checkpoint-4" in caplog.text
+    caplog.set_level(logging.INFO)
+    resumed = run_script(output_dir, max_steps=6, **common)
+    assert resumed.state.global_step == 6
+    assert f"resuming training at {output_dir / 'checkpoint-2'}" in caplog.text
+    (tmp_path / "no-checkpoints").mkdir()
+    assert last_complete_checkpoint(tmp_path / "no-checkpoints") is None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
