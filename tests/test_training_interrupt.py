@@ -48,6 +48,7 @@ def test_ctrl_c_prints_one_line_saying_where_training_resumes(tmp_path, train_di
     output_dir.mkdir()
     if has_checkpoint:
         (output_dir / "checkpoint-20").mkdir()
+        (output_dir / "checkpoint-20" / "trainer_state.json").write_text("{}")  # saved to the end: resumable
     command = [
         sys.executable, "-c", DRIVER, str(SCRIPT), f"--output_dir={output_dir}", "--do_train",
         "--train_dir", str(train_dir), "--config_overrides", json.dumps(TINY_CONFIG_KWARGS),
